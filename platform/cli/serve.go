@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"riverqueue.com/riverui"
+
+	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/web"
+)
+
+// shutdownGrace bounds how long in-flight requests and jobs get after SIGTERM.
+const shutdownGrace = 25 * time.Second
+
+func runServe(ctx context.Context, o *Options, withWorker bool, role string) error {
+	p, err := boot(ctx, o, role, true)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	reg, err := p.modules(ctx, o)
+	if err != nil {
+		return err
+	}
+	workers, err := reg.Workers()
+	if err != nil {
+		return err
+	}
+
+	var worker *queue.Worker
+	if withWorker {
+		worker, err = queue.NewWorker(ctx, queue.WorkerOptions{
+			DB: p.db.DB.DB, DatabaseURL: p.cfg.DatabaseURL, Workers: workers,
+			PeriodicJobs: reg.PeriodicJobs(), Logger: p.log,
+		})
+		if err != nil {
+			return err
+		}
+		p.lazy.Set(worker.Client)
+	} else {
+		client, err := queue.NewInsertOnly(p.db.DB.DB, workers, p.log)
+		if err != nil {
+			return err
+		}
+		p.lazy.Set(client)
+	}
+
+	e := BuildHTTP(p.deps, reg, p.redisPing(), p.started)
+	if err := mountQueueUI(e, p, o); err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(p.cfg.Port))
+	if err != nil {
+		return errf("PORT %d: %v", p.cfg.Port, err)
+	}
+	e.Listener = ln
+	srvErr := make(chan error, 1)
+	go func() { srvErr <- e.Start("") }()
+	p.log.Info("api listening", "addr", ln.Addr().String(), "withWorker", withWorker, "version", o.Version)
+
+	if worker != nil {
+		if err := worker.Start(ctx); err != nil {
+			return err
+		}
+		p.log.Info("workers started")
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-srvErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	p.log.Info("shutting down", "grace", shutdownGrace.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	defer cancel()
+	err = e.Shutdown(sctx)
+	if worker != nil {
+		err = errors.Join(err, worker.Stop(sctx))
+	}
+	return err
+}
+
+// BuildHTTP assembles the echo server: /health first, then /v1 with every module's routes.
+func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Context) error, started time.Time) *echo.Echo {
+	e := web.New(web.Options{
+		Logger: d.Log, FrontendURLs: d.Config.FrontendURL, Production: d.Config.Production(), Limiter: d.Limiter,
+	})
+	checks := []web.Check{
+		{Name: "db", Fn: func(ctx context.Context) error { return d.DB.PingContext(ctx) }},
+		{Name: "redis", Fn: redisPing},
+	}
+	for name, c := range reg.Checkers() {
+		checks = append(checks, web.Check{Name: name, Fn: c.Check})
+	}
+	e.GET("/health", web.Health(d.Config.Version, started, checks...))
+	v1 := e.Group("/v1")
+	reg.MountRoutes(e, v1)
+	return e
+}
+
+func (p *process) redisPing() func(context.Context) error {
+	if p.redis == nil {
+		return nil
+	}
+	return p.redis.Ping
+}
+
+// mountQueueUI serves River UI at /admin/queues behind basic auth. Outside development it is
+// absent unless ADMIN_USER and ADMIN_PASSWORD are set.
+func mountQueueUI(e *echo.Echo, p *process, o *Options) error {
+	user, pass := p.cfg.AdminUser, p.cfg.AdminPassword
+	if user == "" || pass == "" {
+		if !p.cfg.Development() {
+			return nil
+		}
+		user, pass = "admin", "admin"
+		p.log.Info("default: /admin/queues uses basic auth admin/admin (set ADMIN_USER and ADMIN_PASSWORD)")
+	}
+	client, err := queue.NewInsertOnly(p.db.DB.DB, nil, p.log)
+	if err != nil {
+		return err
+	}
+	h, err := riverui.NewHandler(&riverui.HandlerOpts{
+		Endpoints: riverui.NewEndpoints(client, nil),
+		Logger:    p.log,
+		Prefix:    "/admin/queues",
+	})
+	if err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	if err := h.Start(context.Background()); err != nil {
+		return fmt.Errorf("river ui: %w", err)
+	}
+	auth := middleware.BasicAuth(func(u, pw string, _ echo.Context) (bool, error) {
+		return constantEq(u, user) && constantEq(pw, pass), nil
+	})
+	g := e.Group("/admin/queues", auth)
+	g.Any("", echo.WrapHandler(h))
+	g.Any("/*", echo.WrapHandler(h))
+	return nil
+}

@@ -1,0 +1,28 @@
+package kernel
+
+import (
+	"log/slog"
+
+	"github.com/axonhq/axon/configs"
+	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/cache"
+	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/realtime"
+)
+
+// Deps are the business-free platform pieces every role builds before the modules. main.go
+// builds the rest (AI provider, storage, mailer, Stripe) from Config and passes each module
+// what it needs.
+type Deps struct {
+	Config    *configs.Config
+	Log       *slog.Logger
+	DB        *pg.DB
+	Cache     cache.Cache
+	Limiter   cache.Limiter
+	Issuer    *authn.Issuer
+	Queue     queue.Inserter
+	Publisher realtime.Publisher
+	// Role is "api", "worker" or "dev".
+	Role string
+}

@@ -1,0 +1,160 @@
+// Package queue owns the River clients. serve gets an insert-only client over the lib/pq
+// pool; work gets a working client whose driver listens for new jobs on a one-connection pgx
+// pool (riverdatabasesql.NewWithPgxListener), so pick-up is immediate while every query stays
+// on lib/pq. Failed attempts are logged and reported to Sentry in one place.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/axonhq/axon/platform/observe"
+)
+
+// Queue names and their concurrency (SPEC §6).
+const (
+	QueueDefault   = river.QueueDefault
+	QueueIngestion = "ingestion"
+	QueueInbound   = "inbound"
+	QueueOutbound  = "outbound"
+	QueueEmail     = "email"
+)
+
+// Queues is the working client's queue configuration.
+func Queues() map[string]river.QueueConfig {
+	return map[string]river.QueueConfig{
+		QueueDefault:   {MaxWorkers: 10},
+		QueueIngestion: {MaxWorkers: 3},
+		QueueInbound:   {MaxWorkers: 10},
+		QueueOutbound:  {MaxWorkers: 5},
+		QueueEmail:     {MaxWorkers: 10},
+	}
+}
+
+// Client is the River client type every role uses (transactions are *sql.Tx from sqlx).
+type Client = river.Client[*sql.Tx]
+
+// Inserter is what modules receive to enqueue jobs, always inside their own transaction.
+type Inserter interface {
+	InsertTx(ctx context.Context, tx *sql.Tx, args river.JobArgs, opts *river.InsertOpts) (*rivertype.JobInsertResult, error)
+	InsertManyTx(ctx context.Context, tx *sql.Tx, params []river.InsertManyParams) ([]*rivertype.JobInsertResult, error)
+}
+
+// NewInsertOnly builds the client serve uses: it inserts jobs (waking workers through
+// pg_notify) but works none. workers is passed so that unknown job kinds fail at insert.
+func NewInsertOnly(db *sql.DB, workers *river.Workers, log *slog.Logger) (*Client, error) {
+	return river.NewClient(riverdatabasesql.New(db), &river.Config{
+		Workers: workers,
+		Logger:  log,
+	})
+}
+
+// WorkerOptions configures the working client.
+type WorkerOptions struct {
+	DB           *sql.DB
+	DatabaseURL  string // for the LISTEN-only pgx pool
+	Workers      *river.Workers
+	PeriodicJobs []*river.PeriodicJob
+	Logger       *slog.Logger
+	// Queues overrides Queues() (tests run small queues).
+	Queues map[string]river.QueueConfig
+}
+
+// Worker is a working client plus the listener pool it owns.
+type Worker struct {
+	*Client
+	listener *pgxpool.Pool
+}
+
+// NewWorker builds the client work uses.
+func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
+	pcfg, err := pgxpool.ParseConfig(o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("queue: listener pool: %w", err)
+	}
+	pcfg.MaxConns = 1
+	pcfg.MinConns = 0
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("queue: listener pool: %w", err)
+	}
+	queues := o.Queues
+	if queues == nil {
+		queues = Queues()
+	}
+	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(o.DB, pool), &river.Config{
+		Workers:              o.Workers,
+		Queues:               queues,
+		PeriodicJobs:         o.PeriodicJobs,
+		Logger:               o.Logger,
+		ErrorHandler:         &ErrorHandler{Log: o.Logger},
+		JobTimeout:           5 * time.Minute,
+		RescueStuckJobsAfter: 15 * time.Minute,
+		FetchCooldown:        10 * time.Millisecond,
+		FetchPollInterval:    time.Second,
+	})
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &Worker{Client: client, listener: pool}, nil
+}
+
+// Stop stops the client gracefully within ctx (finishing in-flight jobs), then closes the
+// listener pool.
+func (w *Worker) Stop(ctx context.Context) error {
+	err := w.Client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = w.Client.StopAndCancel(hard)
+	}
+	w.listener.Close()
+	return err
+}
+
+// ErrorHandler logs every failed attempt with job id and kind and reports it to Sentry.
+type ErrorHandler struct{ Log *slog.Logger }
+
+// HandleError reports a failed attempt; River's retry policy stays in charge.
+func (h *ErrorHandler) HandleError(ctx context.Context, job *rivertype.JobRow, err error) *river.ErrorHandlerResult {
+	observe.Report(ctx, h.Log, "job attempt failed", err,
+		slog.Int64("jobId", job.ID), slog.String("kind", job.Kind),
+		slog.Int("attempt", job.Attempt), slog.Int("maxAttempts", job.MaxAttempts))
+	return nil
+}
+
+// HandlePanic reports a panicking attempt.
+func (h *ErrorHandler) HandlePanic(ctx context.Context, job *rivertype.JobRow, panicVal any, trace string) *river.ErrorHandlerResult {
+	observe.Report(ctx, h.Log, "job attempt panicked", fmt.Errorf("panic: %v", panicVal),
+		slog.Int64("jobId", job.ID), slog.String("kind", job.Kind),
+		slog.Int("attempt", job.Attempt), slog.String("trace", trace))
+	return nil
+}
+
+// FixedBackoff retries after d every time (email.send: 10 s).
+func FixedBackoff(d time.Duration) time.Time { return time.Now().Add(d) }
+
+// ExponentialBackoff returns base·2^(attempt-1) with ±10 % jitter, capped at max.
+func ExponentialBackoff(attempt int, base, max time.Duration) time.Time {
+	if attempt < 1 {
+		attempt = 1
+	}
+	d := time.Duration(float64(base) * math.Pow(2, float64(attempt-1)))
+	if d > max || d <= 0 {
+		d = max
+	}
+	jitter := time.Duration((rand.Float64()*0.2 - 0.1) * float64(d))
+	return time.Now().Add(d + jitter)
+}

@@ -1,0 +1,104 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/getsentry/sentry-go"
+	"github.com/labstack/echo/v4"
+
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/observe"
+)
+
+// ErrorBody is the contract's error shape (SPEC §3).
+type ErrorBody struct {
+	Error      string         `json:"error"`
+	Message    string         `json:"message"`
+	StatusCode int            `json:"statusCode"`
+	Details    map[string]any `json:"details,omitempty"`
+}
+
+// ErrorHandler is echo's HTTPErrorHandler: the only place that turns errors into status codes
+// and JSON. Unexpected errors become 500 INTERNAL_ERROR; their cause is logged and sent to
+// Sentry, never shown.
+func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		ae := toAppError(err)
+		status := ae.Status()
+		if status >= 500 {
+			ctx := c.Request().Context()
+			attrs := []slog.Attr{
+				slog.String("requestId", c.Response().Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", c.Request().Method),
+				slog.String("path", c.Path()),
+			}
+			if hub := sentryHub(c); hub != nil {
+				ctx = sentry.SetHubOnContext(ctx, hub)
+			}
+			observe.Report(ctx, log, "request failed", err, attrs...)
+		}
+		body := ErrorBody{Error: string(ae.Code), Message: ae.Message, StatusCode: status, Details: ae.Details}
+		if ae.Code == apperr.Internal {
+			body.Message = apperr.InternalMessage
+			body.Details = nil
+		}
+		var werr error
+		if c.Request().Method == http.MethodHead {
+			werr = c.NoContent(status)
+		} else {
+			werr = c.JSON(status, body)
+		}
+		if werr != nil && !errors.Is(werr, context.Canceled) {
+			log.Warn("writing error response failed", "err", werr)
+		}
+	}
+}
+
+func sentryHub(c echo.Context) *sentry.Hub {
+	if h, ok := c.Get("sentry").(*sentry.Hub); ok {
+		return h
+	}
+	return nil
+}
+
+// toAppError maps echo's own errors (routing, binding, body limit) onto contract codes.
+func toAppError(err error) *apperr.Error {
+	if ae := apperr.As(err); ae != nil {
+		return ae
+	}
+	var he *echo.HTTPError
+	if errors.As(err, &he) {
+		msg := http.StatusText(he.Code)
+		if m, ok := he.Message.(string); ok && m != "" {
+			msg = m
+		}
+		switch he.Code {
+		case http.StatusNotFound:
+			return apperr.E(apperr.NotFound, "Route not found")
+		case http.StatusMethodNotAllowed:
+			return apperr.E(apperr.MethodNotAllowed, "Method not allowed")
+		case http.StatusRequestEntityTooLarge:
+			return apperr.E(apperr.PayloadTooLarge, "Request body too large")
+		case http.StatusUnsupportedMediaType:
+			return apperr.E(apperr.UnsupportedMediaType, "Unsupported media type")
+		case http.StatusUnauthorized:
+			return apperr.E(apperr.MissingToken, msg)
+		case http.StatusForbidden:
+			return apperr.E(apperr.Forbidden, msg)
+		case http.StatusTooManyRequests:
+			return apperr.E(apperr.RateLimited, "Too many requests")
+		case http.StatusServiceUnavailable:
+			return apperr.E(apperr.ServiceUnavailable, msg)
+		}
+		if he.Code >= 400 && he.Code < 500 {
+			return apperr.E(apperr.Validation, msg)
+		}
+	}
+	return apperr.Wrap(apperr.Internal, apperr.InternalMessage, err)
+}

@@ -1,0 +1,242 @@
+// Package web builds the echo server: middleware (request id, access log, recovery, body
+// limit, security headers, CORS, rate limits), the one error handler, bind/validate helpers
+// and /health.
+package web
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	sentryecho "github.com/getsentry/sentry-go/echo"
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/cache"
+)
+
+// Options configures the server.
+type Options struct {
+	Logger       *slog.Logger
+	FrontendURLs []string
+	Production   bool
+	Limiter      cache.Limiter
+	// BodyLimit defaults to 2 MB; webhook groups apply their own 1 MB limit.
+	BodyLimit string
+}
+
+// Paths whose CORS is decided by their module (widget: the agent's allowedOrigins) or that
+// need none (webhooks).
+var corsSelfManaged = []string{"/v1/widget/", "/v1/webhooks/"}
+
+// New builds the echo instance with the middleware every route shares. Route-specific
+// limits (login, register, …) are added by the modules with RateLimit.
+func New(o Options) *echo.Echo {
+	e := echo.New()
+	e.HideBanner = true
+	e.HidePort = true
+	e.HTTPErrorHandler = ErrorHandler(o.Logger)
+	e.IPExtractor = echo.ExtractIPFromXFFHeader()
+	e.Server.ReadHeaderTimeout = 10 * time.Second
+	e.Server.IdleTimeout = 120 * time.Second
+	if o.BodyLimit == "" {
+		o.BodyLimit = "2M"
+	}
+
+	e.Pre(RequestID())
+	e.Use(AccessLog(o.Logger))
+	e.Use(sentryecho.New(sentryecho.Options{Repanic: true}))
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
+		DisableErrorHandler: false,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			o.Logger.Error("panic recovered", "err", err, "path", c.Path(), "stack", string(stack))
+			return apperr.Wrap(apperr.Internal, apperr.InternalMessage, fmt.Errorf("panic: %w", err))
+		},
+	}))
+	e.Use(SecurityHeaders(o.Production))
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+		Limit: o.BodyLimit,
+		Skipper: func(c echo.Context) bool {
+			return strings.HasPrefix(c.Request().URL.Path, "/v1/webhooks/")
+		},
+	}))
+	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+		Skipper: func(c echo.Context) bool {
+			p := c.Request().URL.Path
+			for _, s := range corsSelfManaged {
+				if strings.HasPrefix(p, s) {
+					return true
+				}
+			}
+			return false
+		},
+		AllowOrigins:     o.FrontendURLs,
+		AllowCredentials: true,
+		AllowHeaders:     []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID, "Last-Event-ID"},
+		ExposeHeaders:    []string{echo.HeaderXRequestID, "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"},
+		MaxAge:           600,
+	}))
+	if o.Limiter != nil {
+		e.Use(RateLimit(o.Limiter, "ip", 300, time.Minute, ByIP))
+	}
+	return e
+}
+
+var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
+
+// RequestID takes X-Request-Id from the request when it is a sane token, or makes one, and
+// echoes it on every response.
+func RequestID() echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			id := c.Request().Header.Get(echo.HeaderXRequestID)
+			if !requestIDRe.MatchString(id) {
+				id = uuid.Must(uuid.NewV7()).String()
+				c.Request().Header.Set(echo.HeaderXRequestID, id)
+			}
+			c.Response().Header().Set(echo.HeaderXRequestID, id)
+			return next(c)
+		}
+	}
+}
+
+// AccessLog writes one slog line per request, except /health.
+func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().URL.Path == "/health" {
+				return next(c)
+			}
+			start := time.Now()
+			err := next(c)
+			if err != nil {
+				c.Error(err) // the response is written now, so the line has the real status
+			}
+			req, res := c.Request(), c.Response()
+			level := slog.LevelInfo
+			if res.Status >= 500 {
+				level = slog.LevelError
+			}
+			log.LogAttrs(req.Context(), level, "request",
+				slog.String("requestId", res.Header().Get(echo.HeaderXRequestID)),
+				slog.String("method", req.Method),
+				slog.String("path", req.URL.Path),
+				slog.String("route", c.Path()),
+				slog.Int("status", res.Status),
+				slog.Int64("bytes", res.Size),
+				slog.Int64("durationMs", time.Since(start).Milliseconds()),
+				slog.String("ip", c.RealIP()),
+			)
+			return nil
+		}
+	}
+}
+
+// SecurityHeaders sets nosniff, frame-deny, no-referrer, CSP default-src 'none' (every
+// response here is JSON or a stream) and HSTS in production.
+func SecurityHeaders(production bool) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			h := c.Response().Header()
+			h.Set("X-Content-Type-Options", "nosniff")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Referrer-Policy", "no-referrer")
+			h.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+			h.Set("Cross-Origin-Resource-Policy", "same-site")
+			if production {
+				h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+			}
+			return next(c)
+		}
+	}
+}
+
+// KeyFunc picks the subject a rate limit counts.
+type KeyFunc func(c echo.Context) string
+
+// ByIP counts per client IP.
+func ByIP(c echo.Context) string { return c.RealIP() }
+
+// RateLimit allows limit hits per window per key and sets RateLimit-* headers; past the limit
+// it answers 429 RATE_LIMITED with Retry-After. /health is never limited.
+func RateLimit(l cache.Limiter, name string, limit int, window time.Duration, key KeyFunc) echo.MiddlewareFunc {
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Request().URL.Path == "/health" || c.Request().Method == http.MethodOptions {
+				return next(c)
+			}
+			k := key(c)
+			if k == "" {
+				return next(c)
+			}
+			d := l.Allow(c.Request().Context(), name+":"+k, limit, window)
+			h := c.Response().Header()
+			h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+			h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+			h.Set("RateLimit-Reset", strconv.Itoa(int((d.Reset+time.Second-1)/time.Second)))
+			if !d.Allowed {
+				h.Set("Retry-After", strconv.Itoa(int((d.RetryAfter+time.Second-1)/time.Second)))
+				return apperr.E(apperr.RateLimited, "Too many requests; retry later")
+			}
+			return next(c)
+		}
+	}
+}
+
+// Check is one /health probe; a nil func marks the dependency "disabled".
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Health answers GET /health: 200 {"status":"ok",...} when every enabled check passes, else
+// 503 "degraded". Disabled checks read "disabled" and never degrade.
+func Health(version string, started time.Time, checks ...Check) echo.HandlerFunc {
+	type body struct {
+		Status  string            `json:"status"`
+		Checks  map[string]string `json:"checks"`
+		Version string            `json:"version"`
+		Uptime  int64             `json:"uptime"`
+	}
+	return func(c echo.Context) error {
+		ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
+		defer cancel()
+		b := body{Status: "ok", Checks: map[string]string{}, Version: version, Uptime: int64(time.Since(started).Seconds())}
+		type result struct {
+			name, status string
+		}
+		ch := make(chan result, len(checks))
+		for _, ck := range checks {
+			go func() {
+				if ck.Fn == nil {
+					ch <- result{ck.Name, "disabled"}
+					return
+				}
+				if err := ck.Fn(ctx); err != nil {
+					ch <- result{ck.Name, "error"}
+					return
+				}
+				ch <- result{ck.Name, "ok"}
+			}()
+		}
+		for range checks {
+			r := <-ch
+			b.Checks[r.name] = r.status
+			if r.status == "error" {
+				b.Status = "degraded"
+			}
+		}
+		c.Response().Header().Set("Cache-Control", "no-store")
+		if b.Status != "ok" {
+			return c.JSON(http.StatusServiceUnavailable, b)
+		}
+		return c.JSON(http.StatusOK, b)
+	}
+}
