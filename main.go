@@ -1,0 +1,75 @@
+// Command axon is the Axon backend: one binary whose roles are serve, work, migrate,
+// rollback-resolve and dev. This is the only file that knows every module: it builds the
+// platform dependencies each module needs and lists the modules explicitly.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/axonhq/axon/modules/auth"
+	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/platform/cli"
+	"github.com/axonhq/axon/platform/kernel"
+)
+
+// version is set at build time (-ldflags "-X main.version=…").
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "axon:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return cli.Execute(ctx, cli.Options{
+		Args: args, Getenv: getenv, Stdout: stdout, Stderr: stderr, Version: version,
+		Modules: modules,
+	})
+}
+
+// modules builds every module, in order, from the platform dependencies. A module reaches
+// another only through the contract passed here.
+func modules(_ context.Context, d *kernel.Deps) ([]kernel.Module, error) {
+	cfg := d.Config
+	appURL := cfg.APIBaseURL
+	if len(cfg.FrontendURL) > 0 {
+		appURL = cfg.FrontendURL[0]
+	}
+
+	var sender email.Sender
+	if cfg.ResendAPIKey == "" {
+		d.Log.Info("default: no RESEND_API_KEY, e-mails are logged and kept in the emails table")
+		sender = email.LogSender{Log: d.Log}
+	} else {
+		r, err := email.NewResend(cfg.ResendAPIKey, cfg.ResendFrom, cfg.ResendBaseURL)
+		if err != nil {
+			return nil, err
+		}
+		sender = r
+	}
+	mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: sender, Log: d.Log, AppURL: appURL})
+	if err != nil {
+		return nil, err
+	}
+
+	authMod, err := auth.New(auth.Deps{
+		DB: d.DB, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+		BcryptCost: cfg.BcryptCost, RefreshTTL: cfg.RefreshTokenExpiresIn,
+		SecureCookie: !cfg.Development(), AppURL: appURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return []kernel.Module{authMod, mail}, nil
+}

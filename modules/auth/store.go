@@ -1,0 +1,166 @@
+package auth
+
+import (
+	"time"
+)
+
+// Rows.
+
+type userRow struct {
+	ID            string    `db:"id"`
+	Email         string    `db:"email"`
+	PasswordHash  string    `db:"password_hash"`
+	Name          string    `db:"name"`
+	EmailVerified bool      `db:"email_verified"`
+	CreatedAt     time.Time `db:"created_at"`
+}
+
+type workspaceRow struct {
+	ID            string    `db:"id"`
+	Name          string    `db:"name"`
+	Slug          string    `db:"slug"`
+	Plan          string    `db:"plan"`
+	CreditBalance int       `db:"credit_balance"`
+	CreatedAt     time.Time `db:"created_at"`
+}
+
+type membershipRow struct {
+	WorkspaceID string    `db:"workspace_id"`
+	Name        string    `db:"name"`
+	Slug        string    `db:"slug"`
+	Plan        string    `db:"plan"`
+	Role        string    `db:"role"`
+	JoinedAt    time.Time `db:"joined_at"`
+}
+
+type memberRow struct {
+	UserID   string    `db:"user_id"`
+	Email    string    `db:"email"`
+	Name     string    `db:"name"`
+	Role     string    `db:"role"`
+	JoinedAt time.Time `db:"joined_at"`
+}
+
+type refreshRow struct {
+	ID          string     `db:"id"`
+	UserID      string     `db:"user_id"`
+	WorkspaceID string     `db:"workspace_id"`
+	FamilyID    string     `db:"family_id"`
+	ExpiresAt   time.Time  `db:"expires_at"`
+	RevokedAt   *time.Time `db:"revoked_at"`
+	ReplacedBy  *string    `db:"replaced_by"`
+}
+
+type invitationRow struct {
+	ID          string     `db:"id"`
+	WorkspaceID string     `db:"workspace_id"`
+	Email       string     `db:"email"`
+	Role        string     `db:"role"`
+	ExpiresAt   time.Time  `db:"expires_at"`
+	AcceptedAt  *time.Time `db:"accepted_at"`
+}
+
+// Queries. Every workspace-scoped query filters on the workspace id from the token.
+const (
+	qInsertUser = `
+INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, $3, $4)
+RETURNING id, email, password_hash, name, email_verified, created_at`
+
+	qUserByEmail = `
+SELECT id, email, password_hash, name, email_verified, created_at FROM users WHERE email = $1`
+
+	qUserByID = `
+SELECT id, email, password_hash, name, email_verified, created_at FROM users WHERE id = $1`
+
+	qInsertWorkspace = `
+INSERT INTO workspaces (id, name, slug) VALUES ($1, $2, $3)
+RETURNING id, name, slug, plan, credit_balance, created_at`
+
+	qInsertMember = `
+INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`
+
+	qMemberships = `
+SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
+FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = $1
+ORDER BY m.joined_at, m.workspace_id`
+
+	qMembership = `
+SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
+FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = $1 AND m.workspace_id = $2`
+
+	qWorkspace = `
+SELECT id, name, slug, plan, credit_balance, created_at FROM workspaces WHERE id = $1`
+
+	qMemberCount = `SELECT count(*) FROM workspace_members WHERE workspace_id = $1`
+
+	qRenameWorkspace = `
+UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1
+RETURNING id, name, slug, plan, credit_balance, created_at`
+
+	qMembers = `
+SELECT m.user_id, u.email, u.name, m.role, m.joined_at
+FROM workspace_members m JOIN users u ON u.id = m.user_id
+WHERE m.workspace_id = $1
+ORDER BY m.joined_at, m.user_id`
+
+	qMemberForUpdate = `
+SELECT m.user_id, u.email, u.name, m.role, m.joined_at
+FROM workspace_members m JOIN users u ON u.id = m.user_id
+WHERE m.workspace_id = $1 AND m.user_id = $2
+FOR UPDATE OF m`
+
+	// Locks every owner row of the workspace so that two concurrent demotions cannot both
+	// pass the last-owner check.
+	qLockOwners = `
+SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'OWNER' FOR UPDATE`
+
+	qSetRole = `UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND user_id = $2`
+
+	qDeleteMember = `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`
+
+	qInsertRefresh = `
+INSERT INTO refresh_tokens (id, user_id, workspace_id, family_id, token_hash, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6)`
+
+	qRefreshForUpdate = `
+SELECT id, user_id, workspace_id, family_id, expires_at, revoked_at, replaced_by
+FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`
+
+	qRotateRefresh = `
+UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE id = $1`
+
+	qRevokeFamily = `
+UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`
+
+	qRevokeRefresh = `
+UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`
+
+	qRevokeUserWorkspace = `
+UPDATE refresh_tokens SET revoked_at = now()
+WHERE user_id = $1 AND workspace_id = $2 AND revoked_at IS NULL`
+
+	qIsMemberByEmail = `
+SELECT EXISTS (
+  SELECT 1 FROM workspace_members m JOIN users u ON u.id = m.user_id
+  WHERE m.workspace_id = $1 AND u.email = $2)`
+
+	// A new invitation replaces the pending ones for the same address.
+	qDeletePendingInvites = `
+DELETE FROM invitations WHERE workspace_id = $1 AND email = $2 AND accepted_at IS NULL`
+
+	qInsertInvitation = `
+INSERT INTO invitations (id, workspace_id, email, role, token_hash, invited_by, expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7)`
+
+	qInvitationForUpdate = `
+SELECT id, workspace_id, email, role, expires_at, accepted_at
+FROM invitations WHERE token_hash = $1 FOR UPDATE`
+
+	qAcceptInvitation = `UPDATE invitations SET accepted_at = now() WHERE id = $1`
+
+	qAddMemberIfAbsent = `
+INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
+ON CONFLICT (workspace_id, user_id) DO NOTHING`
+)

@@ -1,0 +1,83 @@
+// Package email sends transactional e-mail. Other modules enqueue mail through the Mailer
+// contract inside their own transaction: the emails row (QUEUED) and its email.send job are
+// written together, so a rolled-back change sends nothing and a committed one is never lost.
+// The job renders the html/template and sends through Resend (resend-go v2), or, without
+// RESEND_API_KEY in development, logs the mail and keeps it in the table.
+package email
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/platform/queue"
+)
+
+// Templates that can be sent.
+const (
+	TemplateInvitation    = "invitation"
+	TemplateLowCredits    = "low_credits"
+	TemplateHandoff       = "handoff"
+	TemplateInvoiceReady  = "invoice_ready"
+	TemplatePaymentFailed = "payment_failed"
+)
+
+// Message is one e-mail to enqueue. Data feeds the template (see templates/*.html for the
+// fields each one uses).
+type Message struct {
+	WorkspaceID string // optional
+	To          string
+	Template    string
+	Data        map[string]any
+}
+
+// Mailer enqueues e-mail in the caller's transaction.
+type Mailer interface {
+	Enqueue(ctx context.Context, tx *sqlx.Tx, m Message) (emailID string, err error)
+}
+
+// Sender delivers one rendered e-mail and returns the provider's id.
+type Sender interface {
+	Send(ctx context.Context, r Rendered, idempotencyKey string) (providerID string, err error)
+}
+
+// Module is the email module.
+type Module struct {
+	svc *Service
+}
+
+// Deps are what the module needs.
+type Deps struct {
+	DB     sqlx.ExtContext
+	Queue  queue.Inserter
+	Sender Sender
+	Log    *slog.Logger
+	// AppURL is the dashboard base URL used in links (first FRONTEND_URL).
+	AppURL string
+}
+
+// New builds the module.
+func New(d Deps) (*Module, error) {
+	tpl, err := parseTemplates()
+	if err != nil {
+		return nil, err
+	}
+	return &Module{svc: &Service{db: d.DB, queue: d.Queue, sender: d.Sender, log: d.Log, tpl: tpl, appURL: d.AppURL}}, nil
+}
+
+// Name implements kernel.Module.
+func (m *Module) Name() string { return "email" }
+
+// Routes implements kernel.Module; e-mail has no public routes.
+func (m *Module) Routes(*echo.Group) {}
+
+// Workers registers email.send.
+func (m *Module) Workers(w *river.Workers) error {
+	return river.AddWorkerSafely(w, &sendWorker{svc: m.svc})
+}
+
+// Mailer returns the contract other modules use.
+func (m *Module) Mailer() Mailer { return m.svc }
