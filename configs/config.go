@@ -275,7 +275,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("redisUrl", maskURL(c.RedisURL)),
 		slog.String("jwtSecret", mask(c.JWTSecret)),
 		slog.Duration("jwtExpiresIn", c.JWTExpiresIn),
-		slog.Duration("refreshTokenExpiresIn", c.RefreshTokenExpiresIn),
+		slog.Duration("refreshTtl", c.RefreshTokenExpiresIn),
 		slog.Int("bcryptCost", c.BcryptCost),
 		slog.String("channelEncryptionKey", mask(string(c.ChannelEncryptionKey))),
 		slog.String("openaiApiKey", mask(c.OpenAIAPIKey)),

@@ -10,7 +10,6 @@ import (
 	"path"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/pressly/goose/v3"
 )
 
@@ -23,13 +22,13 @@ const migrateLockKey int64 = 0x6178_6f6e_6d69_67 // "axonmig"
 type Migrator struct {
 	db    *DB
 	fsys  fs.FS
-	extra func(ctx context.Context, tx *sql.Tx) ([]int, error)
+	extra func(ctx context.Context, db *sql.DB) ([]int, error)
 	out   io.Writer
 }
 
 // NewMigrator builds a migrator. fsys holds the .sql files at its root. extra runs after the
-// goose migrations in its own transaction (River's migrations); it may be nil.
-func NewMigrator(db *DB, fsys fs.FS, extra func(context.Context, *sql.Tx) ([]int, error), out io.Writer) *Migrator {
+// goose migrations (River's migrations); it may be nil.
+func NewMigrator(db *DB, fsys fs.FS, extra func(context.Context, *sql.DB) ([]int, error), out io.Writer) *Migrator {
 	return &Migrator{db: db, fsys: fsys, extra: extra, out: out}
 }
 
@@ -90,12 +89,7 @@ func (m *Migrator) Up(ctx context.Context) error {
 		if m.extra == nil {
 			return nil
 		}
-		var versions []int
-		err = InTx(ctx, m.db, func(tx *sql.Tx) error {
-			var err error
-			versions, err = m.extra(ctx, tx)
-			return err
-		})
+		versions, err := m.extra(ctx, m.db.DB.DB)
 		if err != nil {
 			return fmt.Errorf("migrate up (river): %w", err)
 		}
@@ -104,12 +98,6 @@ func (m *Migrator) Up(ctx context.Context) error {
 		}
 		return nil
 	})
-}
-
-// InTx is a plain database/sql transaction helper for code (like goose and River) that works
-// with *sql.Tx rather than sqlx.
-func InTx(ctx context.Context, db *DB, fn func(tx *sql.Tx) error) error {
-	return InTxOpts(ctx, db, nil, func(tx *sqlx.Tx) error { return fn(tx.Tx) })
 }
 
 // Down rolls back the newest goose migration.

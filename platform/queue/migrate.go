@@ -8,13 +8,15 @@ import (
 	"github.com/riverqueue/river/rivermigrate"
 )
 
-// MigrateUp applies River's own migrations inside tx (the caller holds the advisory lock).
-func MigrateUp(ctx context.Context, tx *sql.Tx) (applied []int, err error) {
-	m, err := rivermigrate.New(riverdatabasesql.New(nil), nil)
+// MigrateUp applies River's own migrations, each version in its own transaction (some add
+// enum values that later statements of the same version use). The caller holds the
+// migration advisory lock.
+func MigrateUp(ctx context.Context, db *sql.DB) (applied []int, err error) {
+	m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
 	if err != nil {
 		return nil, err
 	}
-	res, err := m.MigrateTx(ctx, tx, rivermigrate.DirectionUp, nil)
+	res, err := m.Migrate(ctx, rivermigrate.DirectionUp, nil)
 	if err != nil {
 		return nil, err
 	}

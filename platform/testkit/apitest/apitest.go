@@ -25,6 +25,7 @@ import (
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -39,7 +40,7 @@ type Env struct {
 	Registry *kernel.Registry
 	Server   *httptest.Server
 	Lazy     *queue.Lazy
-	Logs     *bytes.Buffer
+	logs     *lockedWriter
 	workers  *river.Workers
 }
 
@@ -73,8 +74,8 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	t.Helper()
 	db := pgtest.DB(t)
 	cfg := Config(t, o.Config)
-	logs := &bytes.Buffer{}
-	log := slog.New(slog.NewJSONHandler(&lockedWriter{w: logs}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	logs := &lockedWriter{}
+	log := observe.NewLogger(logs, observe.LogOptions{Level: slog.LevelDebug, Format: "json", Service: "axon-test", Env: "test"})
 	iss, err := authn.NewIssuer(cfg.JWTSecret, cfg.JWTExpiresIn)
 	if err != nil {
 		t.Fatal(err)
@@ -108,7 +109,7 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	e := cli.BuildHTTP(d, reg, nil, time.Now())
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
-	return &Env{T: t, DB: db, Deps: d, Registry: reg, Server: srv, Lazy: lazy, Logs: logs, workers: workers}
+	return &Env{T: t, DB: db, Deps: d, Registry: reg, Server: srv, Lazy: lazy, logs: logs, workers: workers}
 }
 
 // StartWorker starts a working River client for the registered workers (stopped at cleanup).
@@ -238,10 +239,10 @@ func (e *Env) NewWorkspace(plan string, credits int) Workspace {
 	w.Email = fmt.Sprintf("owner-%s@example.com", w.UserID[len(w.UserID)-12:])
 	_, err := e.DB.ExecContext(ctx, `
 WITH u AS (INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, 'x', 'Fixture Owner')),
-     ws AS (INSERT INTO workspaces (id, name, slug, plan, credit_balance) VALUES ($3, 'Fixture', $3::text, $4, $5)),
+     ws AS (INSERT INTO workspaces (id, name, slug, plan, credit_balance) VALUES ($3, 'Fixture', $7, $4, $5)),
      l AS (INSERT INTO credit_ledger (id, workspace_id, delta, reason, balance) SELECT $6, $3, $5, 'ADJUSTMENT', $5 WHERE $5 > 0)
 INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($3, $1, 'OWNER')`,
-		w.UserID, w.Email, w.ID, plan, credits, uuid.Must(uuid.NewV7()).String())
+		w.UserID, w.Email, w.ID, plan, credits, uuid.Must(uuid.NewV7()).String(), "fixture-"+w.ID)
 	if err != nil {
 		e.T.Fatalf("apitest: fixture workspace: %v", err)
 	}
@@ -299,3 +300,7 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() bool, msg strin
 	}
 	t.Fatalf("condition not met within %s: %s", timeout, msg)
 }
+
+// LogText returns everything the server logged so far (JSON lines, through the production
+// redaction).
+func (e *Env) LogText() string { return e.logs.String() }

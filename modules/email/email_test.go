@@ -1,0 +1,231 @@
+package email
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/observe"
+	"github.com/axonhq/axon/platform/testkit/apitest"
+)
+
+// fakeResend speaks Resend's wire format for POST /emails.
+type fakeResend struct {
+	mu       sync.Mutex
+	requests []map[string]any
+	keys     []string
+	auth     []string
+	fail     int // answer 500 to this many requests first
+}
+
+func (f *fakeResend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r.Method != http.MethodPost || r.URL.Path != "/emails" {
+		http.Error(w, `{"statusCode":404,"name":"not_found","message":"no route"}`, 404)
+		return
+	}
+	if f.fail > 0 {
+		f.fail--
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(500)
+		_, _ = io.WriteString(w, `{"statusCode":500,"name":"internal_server_error","message":"boom"}`)
+		return
+	}
+	var body map[string]any
+	_ = json.NewDecoder(r.Body).Decode(&body)
+	f.requests = append(f.requests, body)
+	f.keys = append(f.keys, r.Header.Get("Idempotency-Key"))
+	f.auth = append(f.auth, r.Header.Get("Authorization"))
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = io.WriteString(w, `{"id":"re_`+time.Now().Format("150405.000000")+`"}`)
+}
+
+func (f *fakeResend) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.requests)
+}
+
+func setup(t *testing.T, fake *fakeResend) (*apitest.Env, *Module) {
+	t.Helper()
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	var mod *Module
+	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+		sender, err := NewResend("re_test_key", "Axon <noreply@example.com>", srv.URL)
+		if err != nil {
+			return nil, err
+		}
+		mod, err = New(Deps{DB: d.DB, Queue: d.Queue, Sender: sender, Log: d.Log, AppURL: "https://app.example.com"})
+		return []kernel.Module{mod}, err
+	})
+	return env, mod
+}
+
+func enqueue(t *testing.T, env *apitest.Env, mod *Module, m Message) string {
+	t.Helper()
+	var id string
+	err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
+		var err error
+		id, err = mod.Mailer().Enqueue(context.Background(), tx, m)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+func status(t *testing.T, env *apitest.Env, id string) (st string, provider *string) {
+	t.Helper()
+	row := env.DB.QueryRow(`SELECT status, provider_id FROM emails WHERE id = $1`, id)
+	if err := row.Scan(&st, &provider); err != nil {
+		t.Fatal(err)
+	}
+	return st, provider
+}
+
+func TestSendThroughResend(t *testing.T) {
+	fake := &fakeResend{}
+	env, mod := setup(t, fake)
+	ws := env.NewWorkspace("STARTER", 0)
+	id := enqueue(t, env, mod, Message{WorkspaceID: ws.ID, To: "Owner <owner@example.com>", Template: TemplateLowCredits,
+		Data: map[string]any{"WorkspaceName": "Acme <Corp>", "Balance": 12, "Plan": "STARTER"}})
+	if st, _ := status(t, env, id); st != "QUEUED" {
+		t.Fatalf("status after enqueue = %s", st)
+	}
+	env.StartWorker()
+	apitest.Eventually(t, 10*time.Second, func() bool { st, _ := status(t, env, id); return st == "SENT" }, "email SENT")
+	_, provider := status(t, env, id)
+	if provider == nil || !strings.HasPrefix(*provider, "re_") {
+		t.Errorf("provider id = %v", provider)
+	}
+	if fake.count() != 1 {
+		t.Fatalf("resend requests = %d", fake.count())
+	}
+	req := fake.requests[0]
+	html, _ := req["html"].(string)
+	if req["subject"] != "Your Axon credits are running low" || !strings.Contains(html, "Acme &lt;Corp&gt;") || !strings.Contains(html, "12 credits") {
+		t.Errorf("request = %v", req)
+	}
+	if to, _ := req["to"].([]any); len(to) != 1 || to[0] != "owner@example.com" {
+		t.Errorf("to = %v", req["to"])
+	}
+	if fake.keys[0] != id || fake.auth[0] != "Bearer re_test_key" {
+		t.Errorf("idempotency key %q (want %q), auth %q", fake.keys[0], id, fake.auth[0])
+	}
+	// Delivering a SENT e-mail again (a duplicate job run) sends nothing.
+	if err := mod.svc.deliver(context.Background(), id, false); err != nil {
+		t.Fatal(err)
+	}
+	if fake.count() != 1 {
+		t.Errorf("a SENT e-mail was sent again")
+	}
+}
+
+func TestRolledBackEnqueueSendsNothing(t *testing.T) {
+	env, mod := setup(t, &fakeResend{})
+	var id string
+	err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
+		var err error
+		id, err = mod.Mailer().Enqueue(context.Background(), tx, Message{To: "a@example.com", Template: TemplateInvoiceReady,
+			Data: map[string]any{"WorkspaceName": "W"}})
+		if err != nil {
+			return err
+		}
+		return errors.New("caller fails after enqueueing")
+	})
+	if err == nil {
+		t.Fatal("want the caller's error")
+	}
+	var rows, jobs int
+	_ = env.DB.Get(&rows, `SELECT count(*) FROM emails WHERE id = $1`, id)
+	_ = env.DB.Get(&jobs, `SELECT count(*) FROM river_job WHERE kind = 'email.send' AND args->>'emailId' = $1`, id)
+	if rows != 0 || jobs != 0 {
+		t.Errorf("rolled back enqueue left %d rows and %d jobs", rows, jobs)
+	}
+}
+
+func TestEnqueueRejectsBadInput(t *testing.T) {
+	env, mod := setup(t, &fakeResend{})
+	for name, m := range map[string]Message{
+		"bad address":      {To: "not an address", Template: TemplateHandoff},
+		"unknown template": {To: "a@example.com", Template: "nope"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
+				_, err := mod.Mailer().Enqueue(context.Background(), tx, m)
+				return err
+			})
+			if err == nil {
+				t.Fatal("want an error")
+			}
+		})
+	}
+}
+
+func TestFailedAttemptsEndFailed(t *testing.T) {
+	fake := &fakeResend{fail: 10}
+	env, mod := setup(t, fake)
+	id := enqueue(t, env, mod, Message{To: "a@example.com", Template: TemplatePaymentFailed, Data: map[string]any{"WorkspaceName": "W"}})
+	w := &sendWorker{svc: mod.svc}
+	job := func(attempt int) *river.Job[SendArgs] {
+		return &river.Job[SendArgs]{JobRow: &rivertype.JobRow{Attempt: attempt, MaxAttempts: 3}, Args: SendArgs{EmailID: id}}
+	}
+	if err := w.Work(context.Background(), job(1)); err == nil {
+		t.Fatal("attempt 1 should fail")
+	}
+	if st, _ := status(t, env, id); st != "QUEUED" {
+		t.Fatalf("after a retryable failure status = %s, want QUEUED", st)
+	}
+	if err := w.Work(context.Background(), job(3)); err == nil {
+		t.Fatal("attempt 3 should fail")
+	}
+	if st, _ := status(t, env, id); st != "FAILED" {
+		t.Fatalf("after the last attempt status = %s, want FAILED", st)
+	}
+	if got := (SendArgs{}).InsertOpts(); got.MaxAttempts != 3 || got.Queue != "email" {
+		t.Errorf("insert opts = %+v", got)
+	}
+	if d := time.Until(w.NextRetry(job(1))); d < 9*time.Second || d > 11*time.Second {
+		t.Errorf("next retry in %s, want 10 s", d)
+	}
+}
+
+func TestEveryTemplateRenders(t *testing.T) {
+	_, mod := setup(t, &fakeResend{})
+	for name := range subjects {
+		r, err := mod.svc.Render(name, "a@example.com", map[string]any{"WorkspaceName": "W", "AgentName": "Bot"})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		if r.Subject == "" || !strings.Contains(r.HTML, "<html>") || strings.Contains(r.HTML, "<no value>") {
+			t.Errorf("%s rendered badly: %q", name, r.Subject)
+		}
+	}
+}
+
+func TestLogSenderKeepsSecretsOut(t *testing.T) {
+	r := Rendered{To: "a@example.com", Subject: "s", HTML: `<a href="https://x/accept?token=SECRET123">`}
+	var buf strings.Builder
+	sender := LogSender{Log: observe.NewLogger(&buf, observe.LogOptions{Format: "json"})}
+	if _, err := sender.Send(context.Background(), r, "id"); err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); !strings.Contains(got, "a@example.com") || strings.Contains(got, "SECRET123") {
+		t.Errorf("logged mail contains the token: %s", got)
+	}
+}
