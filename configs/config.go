@@ -83,6 +83,8 @@ type Config struct {
 	AWSSecretAccessKey string
 	LocalStorageDir    string
 
+	RateLimitScale float64 // multiplies every rate limit; load tests only (default 1)
+
 	AdminUser     string
 	AdminPassword string
 	BackupCron    string
@@ -192,6 +194,7 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.AWSSecretAccessKey = l.str("AWS_SECRET_ACCESS_KEY", "")
 	c.LocalStorageDir = l.str("LOCAL_STORAGE_DIR", "./data/storage")
 
+	c.RateLimitScale = l.float("RATE_LIMIT_SCALE", 1, 0.01, 100000)
 	c.AdminUser = l.str("ADMIN_USER", "")
 	c.AdminPassword = l.str("ADMIN_PASSWORD", "")
 	c.BackupCron = l.str("BACKUP_CRON", "")

@@ -103,6 +103,10 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 		}
 		ch, lim = cache.NewRedisCache(p.redis), cache.NewRedisLimiter(p.redis, log)
 	}
+	if cfg.RateLimitScale != 1 {
+		log.Warn("RATE_LIMIT_SCALE is set: every rate limit is multiplied (load tests only)", "scale", cfg.RateLimitScale)
+		lim = cache.Scale(lim, cfg.RateLimitScale)
+	}
 	iss, err := authn.NewIssuer(cfg.JWTSecret, cfg.JWTExpiresIn)
 	if err != nil {
 		p.close()
