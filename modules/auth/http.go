@@ -79,8 +79,8 @@ type workspaceRefDTO struct {
 }
 
 type sessionDTO struct {
-	User         userDTO         `json:"user"`
-	Workspace    workspaceRefDTO `json:"workspace"`
+	User        userDTO         `json:"user"`
+	Workspace   workspaceRefDTO `json:"workspace"`
 	AccessToken string          `json:"accessToken"`
 	ExpiresIn   int             `json:"expiresIn"`
 }

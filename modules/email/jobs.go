@@ -28,7 +28,9 @@ type sendWorker struct {
 }
 
 // NextRetry is a fixed 10 s (SPEC §6).
-func (w *sendWorker) NextRetry(*river.Job[SendArgs]) time.Time { return queue.FixedBackoff(10 * time.Second) }
+func (w *sendWorker) NextRetry(*river.Job[SendArgs]) time.Time {
+	return queue.FixedBackoff(10 * time.Second)
+}
 
 // Timeout bounds one delivery attempt.
 func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return 30 * time.Second }
