@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/cli"
@@ -71,5 +72,12 @@ func modules(_ context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	return []kernel.Module{authMod, mail}, nil
+	agentsMod, err := agents.New(agents.Deps{
+		DB: d.DB, Publisher: d.Publisher, Authenticated: authMod.Authenticated(), Log: d.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	return []kernel.Module{authMod, mail, agentsMod}, nil
 }
