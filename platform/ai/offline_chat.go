@@ -1,0 +1,431 @@
+package ai
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"unicode"
+)
+
+// KnowledgeMarker introduces the knowledge block that the offline responder answers from.
+// Convention (shared with whoever builds prompts): a line of the system prompt that starts
+// with KnowledgeMarker, followed by numbered entries, one per retrieved chunk:
+//
+//	Knowledge:
+//	[1] Refunds are issued within 5 business days. Contact billing for invoices.
+//	[2] Q: How do I reset my password?
+//	A: Open Settings, then Security, and choose Reset password.
+//
+// An entry starts at a line beginning with "[n]" and runs until the next entry or the end
+// of the message, so anything else the prompt contains must come before the marker. When
+// several messages contain the marker, the last one is used.
+const KnowledgeMarker = "Knowledge:"
+
+// OfflineDontKnow is the offline responder's reply when no knowledge entry matches.
+const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
+
+// Offline is the deterministic Provider used when no OpenAI key is configured. It needs
+// no network and its results depend only on its input.
+//
+// Complete and Stream answer the customer's last user message (without any knowledge
+// block it carries) extractively. Every sentence of every knowledge entry (see
+// KnowledgeMarker) is scored by offline-embedding similarity to the question; sentences
+// ending in "?" are not answers but lend their score to the sentence after them, so a Q&A
+// entry matches on its question and answers with its answer ("A:"/"Answer:" labels are
+// removed). If the best sentence reaches OfflineAnswerSimilarity, the reply is that
+// sentence, plus the runner-up of the same entry when it also reaches the threshold and
+// half the best score, in their original order. Otherwise the reply is OfflineDontKnow.
+// Stream delivers the reply word by word. Token counts are word counts.
+//
+// CompleteJSON has two modes. When out is a pointer to a struct with a field named
+// Summary (or tagged json:"summary"), or otherwise when a system message mentions
+// "summar", it returns {"summary": …}: the first three sentences the customer wrote
+// (user messages; all non-system messages when there are none). Otherwise it returns
+// confidence scores {"factual", "intent", "emotional"} in [0, 1], computed from the last
+// user message as the customer's text:
+//
+//   - factual: 0.1 when a non-system message contains OfflineDontKnow; else, when a
+//     knowledge block is present, derived from the best sentence score as above (0.7 or
+//     more when it reaches OfflineAnswerSimilarity, below 0.4 when not); else 0.8, since
+//     the offline responder only answers from knowledge.
+//   - intent: 0.8, or 0.5 when the customer's text has no words.
+//   - emotional: starts at 0.9 and drops by 0.3 per anger word (angry, ridiculous, worst,
+//     …), by 0.3 for shouting (two or more all-caps words of 3+ letters) and by 0.2 for
+//     "!!", so an angry message falls below the 0.25 ANGER_DETECTED threshold.
+type Offline struct{}
+
+// NewOffline returns the offline provider.
+func NewOffline() *Offline { return &Offline{} }
+
+// Name returns "offline".
+func (*Offline) Name() string { return "offline" }
+
+// Complete returns the extractive answer described on Offline. It fails only when ctx is
+// done: with an ErrTimeout past its deadline, with context.Canceled when cancelled.
+func (o *Offline) Complete(ctx context.Context, req ChatRequest) (ChatResponse, error) {
+	if err := ctx.Err(); err != nil {
+		return ChatResponse{}, contextError(ctx, err)
+	}
+	answer := offlineAnswer(req.Messages)
+	return ChatResponse{
+		Content:          answer,
+		PromptTokens:     promptWords(req.Messages),
+		CompletionTokens: len(strings.Fields(answer)),
+	}, nil
+}
+
+// Stream emits the Complete answer word by word ("I'm", " sorry,", …), so the deltas
+// concatenate to the returned Content. An error from onDelta or the end of ctx stops it.
+func (o *Offline) Stream(ctx context.Context, req ChatRequest, onDelta func(delta string) error) (ChatResponse, error) {
+	resp, err := o.Complete(ctx, req)
+	if err != nil {
+		return ChatResponse{}, err
+	}
+	for i, w := range strings.Fields(resp.Content) {
+		if err := ctx.Err(); err != nil {
+			return ChatResponse{}, contextError(ctx, err)
+		}
+		if i > 0 {
+			w = " " + w
+		}
+		if err := onDelta(w); err != nil {
+			return ChatResponse{}, err
+		}
+	}
+	return resp, nil
+}
+
+// CompleteJSON writes the summary or the confidence scores described on Offline into out.
+// It returns an ErrBadResponse when out cannot hold them.
+func (o *Offline) CompleteJSON(ctx context.Context, req ChatRequest, out any) error {
+	if err := ctx.Err(); err != nil {
+		return contextError(ctx, err)
+	}
+	var v any
+	if wantsSummary(req.Messages, out) {
+		v = map[string]string{"summary": offlineSummary(req.Messages)}
+	} else {
+		v = offlineScores(req.Messages)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return newError(ErrBadResponse, 0, err)
+	}
+	if err := json.Unmarshal(b, out); err != nil {
+		return newError(ErrBadResponse, 0, err)
+	}
+	return nil
+}
+
+// offlineAnswer implements the extractive responder.
+func offlineAnswer(msgs []ChatMessage) string {
+	question := customerText(msgs)
+	entries := knowledgeEntries(msgs)
+	if strings.TrimSpace(question) == "" || len(entries) == 0 {
+		return OfflineDontKnow
+	}
+	qv := offlineEmbed(question)
+	var best []scoredSentence
+	bestSim := math.Inf(-1)
+	for _, e := range entries {
+		cands := scoreSentences(qv, e)
+		if len(cands) > 0 && cands[0].sim > bestSim {
+			best, bestSim = cands, cands[0].sim
+		}
+	}
+	if bestSim < OfflineAnswerSimilarity {
+		return OfflineDontKnow
+	}
+	picked := best[:1]
+	if len(best) > 1 && best[1].sim >= OfflineAnswerSimilarity && best[1].sim >= best[0].sim/2 {
+		picked = []scoredSentence{best[0], best[1]}
+		if picked[1].pos < picked[0].pos {
+			picked[0], picked[1] = picked[1], picked[0]
+		}
+	}
+	parts := make([]string, len(picked))
+	for i, p := range picked {
+		parts[i] = p.text
+	}
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
+}
+
+// bestSimilarity returns the highest sentence score of any entry for the question, or
+// -1 when there is nothing to compare.
+func bestSimilarity(question string, entries []string) float64 {
+	if strings.TrimSpace(question) == "" {
+		return -1
+	}
+	qv := offlineEmbed(question)
+	best := -1.0
+	for _, e := range entries {
+		if cands := scoreSentences(qv, e); len(cands) > 0 {
+			best = max(best, cands[0].sim)
+		}
+	}
+	return best
+}
+
+type scoredSentence struct {
+	pos  int
+	text string
+	sim  float64
+}
+
+// scoreSentences scores the answer sentences of entry against the question vector qv,
+// best first. Questions are not answers, so sentences ending in "?" are skipped, but the
+// sentence after a question inherits the question's score when that is higher: a Q&A
+// entry matches on its question and answers with its answer. "A:"/"Answer:" labels are
+// removed.
+func scoreSentences(qv []float32, entry string) []scoredSentence {
+	var out []scoredSentence
+	inherited := math.Inf(-1)
+	for i, s := range sentences(entry) {
+		s = answerLabel.ReplaceAllString(s, "")
+		if s == "" {
+			continue
+		}
+		sim := cosine(qv, offlineEmbed(s))
+		if strings.HasSuffix(s, "?") {
+			inherited = sim
+			continue
+		}
+		out = append(out, scoredSentence{pos: i, text: s, sim: max(sim, inherited)})
+		inherited = math.Inf(-1)
+	}
+	slices.SortStableFunc(out, func(a, b scoredSentence) int {
+		switch {
+		case a.sim > b.sim:
+			return -1
+		case a.sim < b.sim:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// customerText is the last user message without any knowledge block it may carry.
+func customerText(msgs []ChatMessage) string {
+	text := lastContent(msgs, RoleUser)
+	off := 0
+	for line := range strings.Lines(text) {
+		if strings.HasPrefix(strings.TrimSpace(line), KnowledgeMarker) {
+			return text[:off]
+		}
+		off += len(line)
+	}
+	return text
+}
+
+var (
+	entryStart  = regexp.MustCompile(`^\s*\[\d+\]\s*`)
+	answerLabel = regexp.MustCompile(`(?i)^(?:a|answer)\s*:\s*`)
+	sentenceEnd = regexp.MustCompile(`[.!?]+["')\]]*\s+`)
+)
+
+// knowledgeEntries returns the numbered entries after KnowledgeMarker in the last message
+// that contains it, without their "[n]" prefixes.
+func knowledgeEntries(msgs []ChatMessage) []string {
+	var block string
+	found := false
+	for _, m := range msgs {
+		off := 0
+		for line := range strings.Lines(m.Content) {
+			off += len(line)
+			if strings.HasPrefix(strings.TrimSpace(line), KnowledgeMarker) {
+				block, found = m.Content[off:], true
+			}
+		}
+	}
+	if !found {
+		return nil
+	}
+	var (
+		entries []string
+		cur     strings.Builder
+		inEntry bool
+	)
+	flush := func() {
+		if e := strings.TrimSpace(cur.String()); inEntry && e != "" {
+			entries = append(entries, e)
+		}
+		cur.Reset()
+	}
+	for line := range strings.Lines(block) {
+		if loc := entryStart.FindStringIndex(line); loc != nil {
+			flush()
+			inEntry = true
+			line = line[loc[1]:]
+		}
+		if inEntry {
+			cur.WriteString(line)
+		}
+	}
+	flush()
+	return entries
+}
+
+// sentences splits text at line breaks and after sentence-ending punctuation.
+func sentences(text string) []string {
+	var out []string
+	for line := range strings.Lines(text) {
+		rest := strings.TrimSpace(line)
+		for rest != "" {
+			loc := sentenceEnd.FindStringIndex(rest)
+			if loc == nil {
+				out = append(out, rest)
+				break
+			}
+			out = append(out, strings.TrimSpace(rest[:loc[1]]))
+			rest = strings.TrimSpace(rest[loc[1]:])
+		}
+	}
+	return out
+}
+
+func lastContent(msgs []ChatMessage, role string) string {
+	for i := len(msgs) - 1; i >= 0; i-- {
+		if msgs[i].Role == role {
+			return msgs[i].Content
+		}
+	}
+	return ""
+}
+
+func promptWords(msgs []ChatMessage) int {
+	n := 0
+	for _, m := range msgs {
+		n += len(strings.Fields(m.Content))
+	}
+	return n
+}
+
+// wantsSummary decides the CompleteJSON mode (see Offline).
+func wantsSummary(msgs []ChatMessage, out any) bool {
+	t := reflect.TypeOf(out)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t != nil && t.Kind() == reflect.Struct {
+		for f := range t.Fields() {
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if strings.EqualFold(f.Name, "summary") || strings.EqualFold(name, "summary") {
+				return true
+			}
+		}
+		return false
+	}
+	for _, m := range msgs {
+		if m.Role == RoleSystem && strings.Contains(strings.ToLower(m.Content), "summar") {
+			return true
+		}
+	}
+	return false
+}
+
+// offlineSummary returns the first three sentences the customer wrote, at most 400 bytes.
+func offlineSummary(msgs []ChatMessage) string {
+	var picked []string
+	for _, role := range []string{RoleUser, ""} {
+		for _, m := range msgs {
+			if m.Role == RoleSystem || (role != "" && m.Role != role) {
+				continue
+			}
+			for _, s := range sentences(m.Content) {
+				if len(picked) < 3 {
+					picked = append(picked, s)
+				}
+			}
+		}
+		if len(picked) > 0 {
+			break
+		}
+	}
+	s := strings.Join(picked, " ")
+	if len(s) > 400 {
+		s = strings.ToValidUTF8(s[:400], "") + "…"
+	}
+	return s
+}
+
+// offlineScoreSet is the JSON object the scorer returns.
+type offlineScoreSet struct {
+	Factual   float64 `json:"factual"`
+	Intent    float64 `json:"intent"`
+	Emotional float64 `json:"emotional"`
+}
+
+func offlineScores(msgs []ChatMessage) offlineScoreSet {
+	customer := customerText(msgs)
+	return offlineScoreSet{
+		Factual:   round2(offlineFactual(msgs, customer)),
+		Intent:    round2(offlineIntent(customer)),
+		Emotional: round2(offlineEmotional(customer)),
+	}
+}
+
+func offlineFactual(msgs []ChatMessage, customer string) float64 {
+	for _, m := range msgs {
+		if m.Role != RoleSystem && strings.Contains(m.Content, OfflineDontKnow) {
+			return 0.1
+		}
+	}
+	entries := knowledgeEntries(msgs)
+	if len(entries) == 0 {
+		return 0.8
+	}
+	best := max(0, bestSimilarity(customer, entries))
+	if best < OfflineAnswerSimilarity {
+		return 0.4 * best / OfflineAnswerSimilarity
+	}
+	return min(1, 0.7+(best-OfflineAnswerSimilarity))
+}
+
+func offlineIntent(customer string) float64 {
+	if len(tokens(customer)) == 0 {
+		return 0.5
+	}
+	return 0.8
+}
+
+// angerWords and angerStems mark an upset customer for the offline scorer.
+var (
+	angerWords = map[string]bool{
+		"angry": true, "furious": true, "livid": true, "outraged": true, "mad": true,
+		"terrible": true, "horrible": true, "awful": true, "worst": true, "hate": true,
+		"ridiculous": true, "useless": true, "unacceptable": true, "disgusting": true,
+		"pathetic": true, "scam": true, "fraud": true, "stupid": true, "idiot": true,
+		"idiots": true, "incompetent": true, "garbage": true, "trash": true, "rubbish": true,
+		"wtf": true, "damn": true, "sucks": true, "joke": true,
+	}
+	angerStems = []string{"frustrat", "annoy", "disappoint", "infuriat"}
+)
+
+func offlineEmotional(customer string) float64 {
+	score := 0.9
+	for _, t := range tokens(customer) {
+		if angerWords[t] || slices.ContainsFunc(angerStems, func(s string) bool { return strings.HasPrefix(t, s) }) {
+			score -= 0.3
+		}
+	}
+	shouted := 0
+	for _, w := range strings.FieldsFunc(customer, func(r rune) bool { return !unicode.IsLetter(r) }) {
+		if len([]rune(w)) >= 3 && strings.ToUpper(w) == w && strings.ToLower(w) != w {
+			shouted++
+		}
+	}
+	if shouted >= 2 {
+		score -= 0.3
+	}
+	if strings.Contains(customer, "!!") {
+		score -= 0.2
+	}
+	return min(1, max(0, score))
+}
+
+func round2(f float64) float64 { return math.Round(f*100) / 100 }

@@ -1,0 +1,322 @@
+package ai_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/axonhq/axon/platform/ai"
+)
+
+func dot(a, b []float32) float64 {
+	var s float64
+	for i := range a {
+		s += float64(a[i]) * float64(b[i])
+	}
+	return s
+}
+
+func embedOne(t testing.TB, text string) []float32 {
+	t.Helper()
+	v, err := ai.NewOffline().Embed(context.Background(), []string{text})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v[0]
+}
+
+func TestOfflineEmbedDeterministicAndNormalised(t *testing.T) {
+	t.Parallel()
+	in := []string{"How do I reset my password?", "Ünïcödé naïve café — 42 × résumé", "the and of", "?!", ""}
+	a, err := ai.NewOffline().Embed(t.Context(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := ai.NewOffline().Embed(t.Context(), in)
+	o := ai.NewOffline()
+	if o.Dimensions() != 1536 || o.Model() != ai.OfflineEmbeddingModel || o.Name() != "offline" {
+		t.Errorf("Dimensions, Model, Name = %d, %q, %q", o.Dimensions(), o.Model(), o.Name())
+	}
+	for i := range in {
+		if len(a[i]) != 1536 {
+			t.Errorf("%q: %d dims", in[i], len(a[i]))
+		}
+		if !slices.Equal(a[i], b[i]) {
+			t.Errorf("%q: embedding differs between calls", in[i])
+		}
+		if n := math.Sqrt(dot(a[i], a[i])); math.Abs(n-1) > 1e-5 {
+			t.Errorf("%q: norm %v, want 1", in[i], n)
+		}
+	}
+	// Case and punctuation do not matter; word order does a little (bigrams).
+	if s := dot(embedOne(t, "Reset PASSWORD!"), embedOne(t, "reset password")); s < 0.9999 {
+		t.Errorf("case/punctuation variant similarity = %v, want 1", s)
+	}
+	if got, err := o.Embed(t.Context(), nil); got != nil || err != nil {
+		t.Errorf("Embed(nil) = %v, %v", got, err)
+	}
+}
+
+func TestOfflineEmbedRespectsContext(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := ai.NewOffline().Embed(ctx, []string{"x"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("error = %v, want context.Canceled", err)
+	}
+}
+
+// rankingCases pair a customer question with a knowledge chunk that answers it and one
+// that does not.
+var rankingCases = []struct{ question, answer, unrelated string }{
+	{
+		"How do I reset my password?",
+		"To reset your password, open Settings, choose Security and click Reset password. We will email you a link that is valid for one hour.",
+		"Our warehouse is located in Rotterdam. Orders placed before 2pm are shipped the same day.",
+	},
+	{
+		"Do you ship internationally?",
+		"We ship to over 40 countries worldwide. International shipping takes 7 to 14 business days and customs duties are paid by the recipient.",
+		"Two-factor authentication can be enabled under Security. We support authenticator apps and hardware keys.",
+	},
+	{
+		"Can I cancel my subscription?",
+		"You can cancel your subscription at any time from the Billing page. Cancellation takes effect at the end of the current billing period.",
+		"The mobile app is available for iOS and Android. It supports offline mode and push notifications.",
+	},
+	{
+		"is there a discount for students",
+		"Students get a 50 percent discount on all plans when they verify with a university email address.",
+		"Deleted projects stay in the trash for 30 days. After that they are permanently removed.",
+	},
+	{
+		"do gift cards expire?",
+		"Gift cards never expire and can be used for any product in our store. They cannot be exchanged for cash.",
+		"Our API allows 100 requests per minute per key. Requests over the limit receive a 429 response.",
+	},
+}
+
+func TestOfflineEmbedRanksAnswerAboveUnrelated(t *testing.T) {
+	t.Parallel()
+	for _, c := range rankingCases {
+		q := embedOne(t, c.question)
+		ans, other := dot(q, embedOne(t, c.answer)), dot(q, embedOne(t, c.unrelated))
+		if ans <= other {
+			t.Errorf("%q: answer %.3f not above unrelated %.3f", c.question, ans, other)
+		}
+		if ans < ai.OfflineMinSimilarity {
+			t.Errorf("%q: answer %.3f below OfflineMinSimilarity", c.question, ans)
+		}
+	}
+}
+
+func TestOfflineEmbedOffTopicBelowThreshold(t *testing.T) {
+	t.Parallel()
+	offTopic := []string{
+		"What's the weather like on Mars?",
+		"Who won the football world cup in 2010?",
+		"Can you recommend a good pizza place nearby?",
+		"How do I fix a flat bicycle tire?",
+	}
+	for _, q := range offTopic {
+		qv := embedOne(t, q)
+		for _, c := range rankingCases {
+			for _, chunk := range []string{c.answer, c.unrelated} {
+				if s := dot(qv, embedOne(t, chunk)); s >= ai.OfflineMinSimilarity {
+					t.Errorf("%q vs %.40q: %.3f, want below OfflineMinSimilarity", q, chunk, s)
+				}
+			}
+		}
+	}
+}
+
+func TestOfflineEmbedLongChunkAboveThreshold(t *testing.T) {
+	t.Parallel()
+	// A chunk of SPEC size (about 400 words) containing the answer among other topics.
+	var filler []string
+	for _, c := range rankingCases[1:] {
+		filler = append(filler, c.answer, c.unrelated)
+	}
+	chunk := strings.Repeat(strings.Join(filler, " ")+" ", 3) + rankingCases[0].answer
+	if n := len(strings.Fields(chunk)); n < 350 {
+		t.Fatalf("chunk has %d words, want about 400", n)
+	}
+	q := embedOne(t, rankingCases[0].question)
+	if s := dot(q, embedOne(t, chunk)); s < ai.OfflineMinSimilarity {
+		t.Errorf("similarity to a long chunk containing the answer = %.3f, below OfflineMinSimilarity", s)
+	}
+}
+
+// knowledgePrompt builds a system prompt in the KnowledgeMarker convention.
+func knowledgePrompt(entries ...string) string {
+	var b strings.Builder
+	b.WriteString("You are the support agent of Acme. Be concise.\n\n" + ai.KnowledgeMarker + "\n")
+	for i, e := range entries {
+		fmt.Fprintf(&b, "[%d] %s\n", i+1, e)
+	}
+	return b.String()
+}
+
+func ask(system string, history ...string) ai.ChatRequest {
+	msgs := []ai.ChatMessage{{Role: ai.RoleSystem, Content: system}}
+	for i, h := range history {
+		role := ai.RoleUser
+		if i%2 == 1 {
+			role = ai.RoleAssistant
+		}
+		msgs = append(msgs, ai.ChatMessage{Role: role, Content: h})
+	}
+	return ai.ChatRequest{Messages: msgs, Temperature: 0.3, MaxTokens: 1024}
+}
+
+func TestOfflineResponder(t *testing.T) {
+	t.Parallel()
+	system := knowledgePrompt(
+		"Refunds are issued to the original payment method within 5 business days. Contact billing@acme.test for invoices.",
+		"Q: How do I reset my password?\nA: Open Settings, then Security, and choose Reset password.",
+		"We ship to over 40 countries worldwide.\nInternational shipping takes 7 to 14 business days.",
+	)
+	tests := []struct{ question, want string }{
+		{"How many days until my refund arrives?", "Refunds are issued to the original payment method within 5 business days."},
+		{"how can I reset my password", "Open Settings, then Security, and choose Reset password."},
+		{"Do you ship to other countries?", "We ship to over 40 countries worldwide."},
+		{"How long does international shipping take?", "International shipping takes 7 to 14 business days."},
+		{"What is the capital of France?", ai.OfflineDontKnow},
+		{"tell me a joke about cats", ai.OfflineDontKnow},
+	}
+	o := ai.NewOffline()
+	for _, tt := range tests {
+		resp, err := o.Complete(t.Context(), ask(system, "Hello", "Hi! How can I help?", tt.question))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Content != tt.want {
+			t.Errorf("%q: answer %q, want %q", tt.question, resp.Content, tt.want)
+		}
+		if resp.CompletionTokens != len(strings.Fields(resp.Content)) || resp.PromptTokens == 0 {
+			t.Errorf("%q: tokens = %d, %d", tt.question, resp.PromptTokens, resp.CompletionTokens)
+		}
+	}
+
+	resp, _ := o.Complete(t.Context(), ask("You are helpful.", "How do I reset my password?"))
+	if resp.Content != ai.OfflineDontKnow {
+		t.Errorf("without knowledge: %q, want OfflineDontKnow", resp.Content)
+	}
+}
+
+func TestOfflineStreamWordByWord(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	req := ask(knowledgePrompt("Our support team is available Monday to Friday from 9am to 6pm."), "When is the support team available?")
+	var deltas []string
+	resp, err := o.Stream(t.Context(), req, func(d string) error {
+		deltas = append(deltas, d)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != "Our support team is available Monday to Friday from 9am to 6pm." {
+		t.Errorf("content = %q", resp.Content)
+	}
+	if strings.Join(deltas, "") != resp.Content || len(deltas) != len(strings.Fields(resp.Content)) || deltas[1] != " support" {
+		t.Errorf("deltas = %q", deltas)
+	}
+
+	stop := errors.New("stop")
+	_, err = o.Stream(t.Context(), ask("none", "anything?"), func(string) error { return stop })
+	if err != stop {
+		t.Errorf("error = %v, want the callback's error", err)
+	}
+}
+
+type scores struct {
+	Factual   float64 `json:"factual"`
+	Intent    float64 `json:"intent"`
+	Emotional float64 `json:"emotional"`
+}
+
+func (s scores) composite() float64 { return 0.45*s.Factual + 0.35*s.Intent + 0.20*s.Emotional }
+
+func TestOfflineScorer(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	know := knowledgePrompt("Refunds are issued to the original payment method within 5 business days.")
+	scorer := "Score the assistant's reply. Respond in JSON with factual, intent and emotional between 0 and 1.\n\n" + know
+	answer := "Refunds are issued to the original payment method within 5 business days."
+
+	var calm scores
+	if err := o.CompleteJSON(t.Context(), ask(scorer, "When do I get my refund?", answer), &calm); err != nil {
+		t.Fatal(err)
+	}
+	if calm.Factual < 0.7 || calm.Intent != 0.8 || calm.Emotional != 0.9 || calm.composite() < 0.65 {
+		t.Errorf("calm, answered: %+v (composite %.2f)", calm, calm.composite())
+	}
+
+	var unknown scores
+	_ = o.CompleteJSON(t.Context(), ask(scorer, "Can I pay with bitcoin?", ai.OfflineDontKnow), &unknown)
+	if unknown.Factual != 0.1 || unknown.composite() >= 0.65 {
+		t.Errorf("unanswered: %+v (composite %.2f), want factual 0.1 and a handoff", unknown, unknown.composite())
+	}
+
+	var angry scores
+	_ = o.CompleteJSON(t.Context(), ask(scorer, "THIS IS RIDICULOUS!!! Worst service ever, where is my refund", answer), &angry)
+	if angry.Emotional >= 0.25 {
+		t.Errorf("angry: emotional %.2f, want below 0.25", angry.Emotional)
+	}
+
+	// A map works too; the result is deterministic.
+	var m1, m2 map[string]float64
+	_ = o.CompleteJSON(t.Context(), ask(scorer, "When do I get my refund?"), &m1)
+	_ = o.CompleteJSON(t.Context(), ask(scorer, "When do I get my refund?"), &m2)
+	if len(m1) != 3 || m1["factual"] != m2["factual"] || m1["intent"] != 0.8 {
+		t.Errorf("map scores = %v, %v", m1, m2)
+	}
+
+	var wrong struct{ Factual string }
+	err := o.CompleteJSON(t.Context(), ask(scorer, "x"), &wrong)
+	wantKind(t, err, ai.ErrBadResponse)
+}
+
+func TestOfflineSummary(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	req := ask("Summarise the conversation for a human agent. Reply in JSON.",
+		"My order 1234 never arrived. I paid two weeks ago.", "I'm sorry to hear that.",
+		"Can I get a refund? Or a replacement. Thanks.")
+
+	var out struct {
+		Summary string `json:"summary"`
+	}
+	if err := o.CompleteJSON(t.Context(), req, &out); err != nil {
+		t.Fatal(err)
+	}
+	if want := "My order 1234 never arrived. I paid two weeks ago. Can I get a refund?"; out.Summary != want {
+		t.Errorf("summary = %q, want %q", out.Summary, want)
+	}
+
+	// The prompt alone selects the mode when out has no fields to inspect.
+	var m map[string]string
+	_ = o.CompleteJSON(t.Context(), req, &m)
+	if m["summary"] != out.Summary {
+		t.Errorf("map summary = %v", m)
+	}
+}
+
+func BenchmarkOfflineEmbed(b *testing.B) {
+	// About one 512-word chunk, the ingestion size for documents.
+	chunk := strings.Repeat(rankingCases[0].answer+" "+rankingCases[1].answer+" "+rankingCases[2].unrelated+" ", 8)
+	o := ai.NewOffline()
+	in := []string{chunk}
+	b.SetBytes(int64(len(chunk)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := o.Embed(context.Background(), in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
