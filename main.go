@@ -14,8 +14,10 @@ import (
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/storage"
 )
 
 // version is set at build time (-ldflags "-X main.version=…").
@@ -40,7 +42,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 // modules builds every module, in order, from the platform dependencies. A module reaches
 // another only through the contract passed here.
-func modules(_ context.Context, d *kernel.Deps) ([]kernel.Module, error) {
+func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	cfg := d.Config
 	appURL := cfg.APIBaseURL
 	if len(cfg.FrontendURL) > 0 {
@@ -79,5 +81,23 @@ func modules(_ context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	return []kernel.Module{authMod, mail, agentsMod}, nil
+	mods := []kernel.Module{authMod, mail, agentsMod}
+
+	if cfg.BackupCron != "" {
+		if cfg.S3Bucket == "" {
+			return nil, fmt.Errorf("BACKUP_CRON: needs S3_BUCKET, the periodic backup writes to S3")
+		}
+		st, err := storage.NewS3(ctx, storage.S3Config{Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey})
+		if err != nil {
+			return nil, err
+		}
+		ops, err := backup.NewModule(backup.ModuleDeps{Cron: cfg.BackupCron, Store: backup.NewS3(st.Client(), st.Bucket()),
+			DatabaseURL: cfg.DatabaseURL, Log: d.Log})
+		if err != nil {
+			return nil, err
+		}
+		mods = append(mods, ops)
+	}
+	return mods, nil
 }

@@ -44,6 +44,7 @@ func NewRoot(o *Options) *cobra.Command {
   work              the River job workers and periodic jobs (1..N processes)
   migrate           database migrations (goose + River), under an advisory lock
   rollback-resolve  repair migration state after a failed or reverted migration
+  backup            stream pg_dump to S3 or a directory, list dumps, restore one
   dev               everything in one process for a laptop
 
 Configuration comes from the environment and configs/<APP_ENV>.env.`,
@@ -52,7 +53,7 @@ Configuration comes from the environment and configs/<APP_ENV>.env.`,
 		SilenceErrors: true,
 	}
 	root.CompletionOptions.DisableDefaultCmd = true
-	root.AddCommand(serveCmd(o), workCmd(o), migrateCmd(o), rollbackResolveCmd(o), devCmd(o))
+	root.AddCommand(serveCmd(o), workCmd(o), migrateCmd(o), rollbackResolveCmd(o), devCmd(o), backupCmd(o))
 	for _, f := range o.Extra {
 		root.AddCommand(f(o))
 	}
