@@ -222,6 +222,9 @@ func (c *Config) validateEnvironment(l *loader) {
 	if len(c.JWTSecret) < 32 {
 		l.fail("JWT_SECRET", "at least 32 bytes (required outside development/test)")
 	}
+	if c.Production() && c.RateLimitScale != 1 {
+		l.fail("RATE_LIMIT_SCALE", "1 in production (it exists for load tests)")
+	}
 	if c.Development() {
 		return
 	}
@@ -253,10 +256,20 @@ func mask(s string) string {
 	return "****"
 }
 
-// maskURL hides the password of a URL.
+// maskURL hides the password of a URL, also of one that does not parse (whose text goes into
+// validation errors).
 func maskURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if err != nil {
+		if at := strings.LastIndex(s, "@"); at >= 0 {
+			if sch := strings.Index(s, "://"); sch >= 0 && sch < at {
+				return s[:sch+3] + "****" + s[at:]
+			}
+			return "****" + s[at:]
+		}
+		return s
+	}
+	if u.User == nil {
 		return s
 	}
 	if _, ok := u.User.Password(); ok {
@@ -270,7 +283,7 @@ func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("env", c.Env),
 		slog.Int("port", c.Port),
-		slog.String("apiBaseUrl", c.APIBaseURL),
+		slog.String("apiBaseUrl", maskURL(c.APIBaseURL)),
 		slog.Any("frontendUrl", c.FrontendURL),
 		slog.String("databaseUrl", maskURL(c.DatabaseURL)),
 		slog.Int("dbMaxConns", c.DBMaxConns),
@@ -282,18 +295,18 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("bcryptCost", c.BcryptCost),
 		slog.String("channelEncryptionKey", mask(string(c.ChannelEncryptionKey))),
 		slog.String("openaiApiKey", mask(c.OpenAIAPIKey)),
-		slog.String("openaiBaseUrl", c.OpenAIBaseURL),
+		slog.String("openaiBaseUrl", maskURL(c.OpenAIBaseURL)),
 		slog.String("openaiModel", c.OpenAIModel),
 		slog.String("openaiScorerModel", c.OpenAIScorerModel),
 		slog.String("openaiEmbeddingModel", c.OpenAIEmbeddingModel),
 		slog.String("stripeSecretKey", mask(c.StripeSecretKey)),
 		slog.String("stripeWebhookSecret", mask(c.StripeWebhookSecret)),
-		slog.String("stripeApiBase", c.StripeAPIBase),
+		slog.String("stripeApiBase", maskURL(c.StripeAPIBase)),
 		slog.String("resendApiKey", mask(c.ResendAPIKey)),
-		slog.String("resendBaseUrl", c.ResendBaseURL),
+		slog.String("resendBaseUrl", maskURL(c.ResendBaseURL)),
 		slog.String("sentryDsn", mask(c.SentryDSN)),
 		slog.String("s3Bucket", c.S3Bucket),
-		slog.String("s3Endpoint", c.S3Endpoint),
+		slog.String("s3Endpoint", maskURL(c.S3Endpoint)),
 		slog.String("awsSecretAccessKey", mask(c.AWSSecretAccessKey)),
 		slog.String("adminUser", c.AdminUser),
 		slog.String("adminPassword", mask(c.AdminPassword)),

@@ -261,6 +261,11 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	kv := merge(productionEnv(), secrets)
 	kv["DATABASE_URL"] = "postgres://axon:SECRETdbpw@db:5432/axon?sslmode=require&connection_limit=5"
 	kv["REDIS_URL"] = "redis://:SECRETredispw@cache:6379/0"
+	// Base URLs may carry credentials for a proxy in front of the provider.
+	kv["OPENAI_BASE_URL"] = "https://proxy:SECREToaiproxy@llm.internal/v1"
+	kv["STRIPE_API_BASE"] = "http://u:SECRETstripeproxy@stripe-mock:12111"
+	kv["RESEND_BASE_URL"] = "http://u:SECRETresendproxy@resend.local"
+	kv["S3_ENDPOINT"] = "https://u:SECRETs3proxy@minio.local:9000"
 	kv["ADMIN_USER"] = "ops"
 	c := mustLoad(t, kv)
 
@@ -285,6 +290,22 @@ func TestLogValueMasksSecrets(t *testing.T) {
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("log line lacks %s: %s", want, out)
+		}
+	}
+}
+
+func TestValidationErrorsDoNotEchoSecrets(t *testing.T) {
+	for name, v := range map[string]string{
+		"REDIS_URL":       "redis://:SECRETpw@cache:notaport/0",
+		"OPENAI_BASE_URL": "https://u:SECRETpw@llm internal/v1",
+		"DATABASE_URL":    "postgres://u:SECRETpw@db:notaport/axon",
+	} {
+		msg := loadErr(t, map[string]string{name: v})
+		if !strings.Contains(msg, name) {
+			t.Errorf("%s: error %q does not name the variable", name, msg)
+		}
+		if strings.Contains(msg, "SECRETpw") {
+			t.Errorf("%s: error echoes the password: %q", name, msg)
 		}
 	}
 }

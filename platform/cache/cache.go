@@ -113,7 +113,10 @@ func (r *Redis) Close() {
 }
 
 // RedisCache is a Cache on Redis with client-side caching for reads; Redis failures turn
-// into misses (and ignored writes), so the cache never fails a request.
+// into misses (and ignored writes), so the cache never fails a request. Redis invalidates
+// client-side entries asynchronously, so a Get right after a Set or Delete (even in the same
+// process) may briefly return the previous value or miss: store values that never change
+// under their key (derived from the key, like embeddings of a query).
 type RedisCache struct {
 	r      *Redis
 	prefix string

@@ -70,7 +70,9 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 
 	if worker != nil {
 		if err := worker.Start(ctx); err != nil {
-			return err
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+			defer cancel()
+			return errors.Join(err, e.Shutdown(sctx))
 		}
 		p.log.Info("workers started")
 	}

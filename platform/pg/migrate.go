@@ -38,6 +38,11 @@ func (m *Migrator) provider() (*goose.Provider, error) {
 
 // withLock runs fn while holding the migration advisory lock on a dedicated connection.
 func (m *Migrator) withLock(ctx context.Context, fn func(p *goose.Provider) error) error {
+	// The lock holds one connection while goose and River migrate on others, so a pool of
+	// one (connection_limit=1) would wait for itself forever.
+	if m.db.Stats().MaxOpenConnections == 1 {
+		m.db.SetMaxOpenConns(2)
+	}
 	conn, err := m.db.Conn(ctx)
 	if err != nil {
 		return err

@@ -57,6 +57,9 @@ func NewInsertOnly(db *sql.DB, workers *river.Workers, log *slog.Logger) (*Clien
 	return river.NewClient(riverdatabasesql.New(db), &river.Config{
 		Workers: workers,
 		Logger:  log,
+		// River sends at most one insert notification per queue per FetchCooldown (default
+		// 100 ms); with the default, jobs inserted in a burst waited ~50 ms for pick-up.
+		FetchCooldown: 10 * time.Millisecond,
 	})
 }
 

@@ -34,18 +34,24 @@ func Bind(c echo.Context, dst any) error {
 		return decodeError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		// A value that ends right at the body limit decodes; the limit error surfaces here.
+		if tooLarge(err) {
+			return apperr.E(apperr.PayloadTooLarge, "Request body too large")
+		}
 		return apperr.E(apperr.Validation, "Malformed JSON body: trailing data after the object")
 	}
 	return nil
 }
 
-func decodeError(err error) error {
+// tooLarge reports whether err comes from the body limit (echo's or net/http's).
+func tooLarge(err error) bool {
 	var he *echo.HTTPError
-	if errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge {
-		return apperr.E(apperr.PayloadTooLarge, "Request body too large")
-	}
 	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	return (errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge) || errors.As(err, &mbe)
+}
+
+func decodeError(err error) error {
+	if tooLarge(err) {
 		return apperr.E(apperr.PayloadTooLarge, "Request body too large")
 	}
 	var te *json.UnmarshalTypeError

@@ -67,7 +67,7 @@ func New(o Options) *echo.Echo {
 			return strings.HasPrefix(c.Request().URL.Path, "/v1/webhooks/")
 		},
 	}))
-	e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+	cors := middleware.CORSConfig{
 		Skipper: func(c echo.Context) bool {
 			p := c.Request().URL.Path
 			for _, s := range corsSelfManaged {
@@ -82,7 +82,12 @@ func New(o Options) *echo.Echo {
 		AllowHeaders:     []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderXRequestID, "Last-Event-ID"},
 		ExposeHeaders:    []string{echo.HeaderXRequestID, "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset", "Retry-After"},
 		MaxAge:           600,
-	}))
+	}
+	if len(o.FrontendURLs) == 0 {
+		// echo treats an empty allow-list as "*"; an empty FRONTEND_URL allows no origin.
+		cors.AllowOriginFunc = func(string) (bool, error) { return false, nil }
+	}
+	e.Use(middleware.CORSWithConfig(cors))
 	if o.Limiter != nil {
 		e.Use(RateLimit(o.Limiter, "ip", 300, time.Minute, ByIP))
 	}
