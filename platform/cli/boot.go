@@ -116,6 +116,7 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 	p.deps = &kernel.Deps{
 		Config: cfg, Log: log, DB: p.db, Cache: ch, Limiter: lim, Issuer: iss,
 		Queue: p.lazy, Publisher: realtime.PG{}, Role: role,
+		Metrics: observe.NewMetrics(p.db.DB.DB, service),
 	}
 	return p, nil
 }

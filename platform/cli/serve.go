@@ -14,6 +14,7 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/web"
 )
@@ -46,6 +47,7 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 			return err
 		}
 		p.lazy.Set(worker.Client)
+		observeJobs(p.deps, worker)
 	} else {
 		client, err := queue.NewInsertOnly(p.db.DB.DB, workers, p.log)
 		if err != nil {
@@ -96,9 +98,13 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 
 // BuildHTTP assembles the echo server: /health first, then /v1 with every module's routes.
 func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Context) error, started time.Time) *echo.Echo {
-	e := web.New(web.Options{
+	o := web.Options{
 		Logger: d.Log, FrontendURLs: d.Config.FrontendURL, Production: d.Config.Production(), Limiter: d.Limiter,
-	})
+	}
+	if d.Metrics != nil {
+		o.Observe = d.Metrics.Middleware()
+	}
+	e := web.New(o)
 	checks := []web.Check{
 		{Name: "db", Fn: func(ctx context.Context) error { return d.DB.PingContext(ctx) }},
 		{Name: "redis", Fn: redisPing},
@@ -107,6 +113,11 @@ func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Cont
 		checks = append(checks, web.Check{Name: name, Fn: c.Check})
 	}
 	e.GET("/health", web.Health(d.Config.Version, started, checks...))
+	if d.Metrics != nil {
+		if user, pass, ok := adminCredentials(d); ok {
+			e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()), basicAuth(user, pass))
+		}
+	}
 	v1 := e.Group("/v1")
 	reg.MountRoutes(e, v1)
 	return e
@@ -122,13 +133,12 @@ func (p *process) redisPing() func(context.Context) error {
 // mountQueueUI serves River UI at /admin/queues behind basic auth. Outside development it is
 // absent unless ADMIN_USER and ADMIN_PASSWORD are set.
 func mountQueueUI(e *echo.Echo, p *process, o *Options) error {
-	user, pass := p.cfg.AdminUser, p.cfg.AdminPassword
-	if user == "" || pass == "" {
-		if !p.cfg.Development() {
-			return nil
-		}
-		user, pass = "admin", "admin"
-		p.log.Info("default: /admin/queues uses basic auth admin/admin (set ADMIN_USER and ADMIN_PASSWORD)")
+	user, pass, ok := adminCredentials(p.deps)
+	if !ok {
+		return nil
+	}
+	if p.cfg.AdminUser == "" {
+		p.log.Info("default: /admin/queues and /metrics use basic auth admin/admin (set ADMIN_USER and ADMIN_PASSWORD)")
 	}
 	client, err := queue.NewInsertOnly(p.db.DB.DB, nil, p.log)
 	if err != nil {
@@ -145,11 +155,37 @@ func mountQueueUI(e *echo.Echo, p *process, o *Options) error {
 	if err := h.Start(context.Background()); err != nil {
 		return fmt.Errorf("river ui: %w", err)
 	}
-	auth := middleware.BasicAuth(func(u, pw string, _ echo.Context) (bool, error) {
-		return constantEq(u, user) && constantEq(pw, pass), nil
-	})
-	g := e.Group("/admin/queues", auth)
+	g := e.Group("/admin/queues", basicAuth(user, pass))
 	g.Any("", echo.WrapHandler(h))
 	g.Any("/*", echo.WrapHandler(h))
 	return nil
+}
+
+// adminCredentials are the basic-auth credentials of /admin/queues and /metrics:
+// ADMIN_USER/ADMIN_PASSWORD, or admin/admin in development; outside development both routes
+// are absent when they are unset.
+func adminCredentials(d *kernel.Deps) (user, pass string, ok bool) {
+	user, pass = d.Config.AdminUser, d.Config.AdminPassword
+	if user != "" && pass != "" {
+		return user, pass, true
+	}
+	if d.Config.Development() {
+		return "admin", "admin", true
+	}
+	return "", "", false
+}
+
+func basicAuth(user, pass string) echo.MiddlewareFunc {
+	return middleware.BasicAuth(func(u, pw string, _ echo.Context) (bool, error) {
+		return constantEq(u, user) && constantEq(pw, pass), nil
+	})
+}
+
+// observeJobs feeds the worker's job events into the metrics.
+func observeJobs(d *kernel.Deps, w *queue.Worker) {
+	if d.Metrics == nil {
+		return
+	}
+	events, _ := w.Subscribe(observe.JobEvents...)
+	go d.Metrics.ObserveJobs(events)
 }

@@ -29,6 +29,7 @@ func runWork(ctx context.Context, o *Options) error {
 		return err
 	}
 	p.lazy.Set(w.Client)
+	observeJobs(p.deps, w)
 	if err := w.Start(ctx); err != nil {
 		return err
 	}

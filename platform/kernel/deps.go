@@ -6,6 +6,7 @@ import (
 	"github.com/axonhq/axon/configs"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cache"
+	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -23,6 +24,8 @@ type Deps struct {
 	Issuer    *authn.Issuer
 	Queue     queue.Inserter
 	Publisher realtime.Publisher
+	// Metrics is nil when metrics are off (tests).
+	Metrics *observe.Metrics
 	// Role is "api", "worker" or "dev".
 	Role string
 }

@@ -30,6 +30,9 @@ type Options struct {
 	Limiter      cache.Limiter
 	// BodyLimit defaults to 2 MB; webhook groups apply their own 1 MB limit.
 	BodyLimit string
+	// Observe, when set, wraps every request first (metrics), so that rejected requests
+	// (429, 413, 404) are counted too.
+	Observe echo.MiddlewareFunc
 }
 
 // Paths whose CORS is decided by their module (widget: the agent's allowedOrigins) or that
@@ -51,6 +54,9 @@ func New(o Options) *echo.Echo {
 	}
 
 	e.Pre(RequestID())
+	if o.Observe != nil {
+		e.Use(o.Observe)
+	}
 	e.Use(AccessLog(o.Logger))
 	e.Use(sentryecho.New(sentryecho.Options{Repanic: true}))
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
