@@ -11,8 +11,11 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
+	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
@@ -65,10 +68,27 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
+	// auth needs billing's sign-up grant and billing needs auth's middleware chain: the
+	// closure reads billingMod when a registration runs, after both exist.
+	var billingMod *billing.Module
 	authMod, err := auth.New(auth.Deps{
 		DB: d.DB, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+		SignupGrant: func(ctx context.Context, tx *sqlx.Tx, workspaceID string) error {
+			return billingMod.SignupGrant(ctx, tx, workspaceID)
+		},
 		BcryptCost: cfg.BcryptCost, RefreshTTL: cfg.RefreshTokenExpiresIn,
 		SecureCookie: !cfg.Development(), AppURL: appURL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !cfg.StripeEnabled() {
+		d.Log.Info("default: no STRIPE_SECRET_KEY, billing routes answer 501 BILLING_NOT_CONFIGURED; credits work")
+	}
+	billingMod, err = billing.New(billing.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+		Authenticated: authMod.Authenticated(),
+		Stripe:        billing.StripeFromConfig(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -81,7 +101,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	mods := []kernel.Module{authMod, mail, agentsMod}
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod}
 
 	if cfg.BackupCron != "" {
 		if cfg.S3Bucket == "" {

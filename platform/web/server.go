@@ -180,7 +180,7 @@ func ByIP(c echo.Context) string { return c.RealIP() }
 func RateLimit(l cache.Limiter, name string, limit int, window time.Duration, key KeyFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if c.Request().URL.Path == "/health" || c.Request().Method == http.MethodOptions {
+			if skipRateLimit(c.Request()) {
 				return next(c)
 			}
 			k := key(c)
@@ -250,4 +250,10 @@ func Health(version string, started time.Time, checks ...Check) echo.HandlerFunc
 		}
 		return c.JSON(http.StatusOK, b)
 	}
+}
+
+// skipRateLimit exempts /health, CORS preflights and webhooks (SPEC §3: webhooks are
+// unlimited; providers retry on 429 and verification already rejects strangers).
+func skipRateLimit(r *http.Request) bool {
+	return r.URL.Path == "/health" || r.Method == http.MethodOptions || strings.HasPrefix(r.URL.Path, "/v1/webhooks/")
 }

@@ -429,6 +429,28 @@ func TestRateLimit(t *testing.T) {
 	}
 }
 
+func TestWebhooksAreNotRateLimited(t *testing.T) {
+	lim := cache.NewMemoryLimiter()
+	e := web.New(web.Options{Logger: observe.NewLogger(&logBuffer{}, observe.LogOptions{}), Limiter: lim})
+	e.POST("/v1/webhooks/:slug/telegram", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	e.GET("/v1/other", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
+	s := httptest.NewServer(e)
+	defer s.Close()
+	ip := map[string]string{"X-Forwarded-For": "203.0.113.9"}
+	for i := 0; i < 310; i++ {
+		if r := do(t, "POST", s.URL+"/v1/webhooks/acme/telegram", nil, ip); r.status != 200 {
+			t.Fatalf("webhook %d: %d", i, r.status)
+		}
+	}
+	// The same address is still limited on other routes (the webhook hits did not count).
+	for i := 0; i < 300; i++ {
+		if r := do(t, "GET", s.URL+"/v1/other", nil, ip); r.status != 200 {
+			t.Fatalf("other %d: %d", i, r.status)
+		}
+	}
+	do(t, "GET", s.URL+"/v1/other", nil, ip).expectError(t, 429, "RATE_LIMITED")
+}
+
 func TestAccessLog(t *testing.T) {
 	s := newServer(t, web.Options{})
 	do(t, "GET", s.URL+"/health", nil, nil)

@@ -1,0 +1,247 @@
+package billing
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/modules/billing/plans"
+	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/realtime"
+	"github.com/axonhq/axon/platform/web"
+)
+
+// Reason says why credits moved (credit_ledger.reason).
+type Reason string
+
+// The ledger reasons of SPEC §4.
+const (
+	ReasonPlanGrant       Reason = "PLAN_GRANT"
+	ReasonTopupPurchase   Reason = "TOPUP_PURCHASE"
+	ReasonMessageConsumed Reason = "MESSAGE_CONSUMED"
+	ReasonVoiceConsumed   Reason = "VOICE_CONSUMED"
+	ReasonTaggingConsumed Reason = "TAGGING_CONSUMED"
+	ReasonRefund          Reason = "REFUND"
+	ReasonAdjustment      Reason = "ADJUSTMENT"
+)
+
+// Credit costs of SPEC §5.
+const (
+	CostReply       = 1 // one AI reply
+	CostTagging     = 2 // one auto-tagged conversation
+	CostVoiceMinute = 5 // one voice minute
+)
+
+// Deduction takes credits for consumption.
+type Deduction struct {
+	WorkspaceID string
+	Amount      int    // > 0
+	Reason      Reason // MESSAGE_CONSUMED, VOICE_CONSUMED, TAGGING_CONSUMED or ADJUSTMENT
+	RefID       string // what was paid for (message id, conversation id, call id); optional
+	// IdempotencyKey makes a retried deduction a no-op (e.g. "reply:<messageId>"); optional.
+	IdempotencyKey string
+}
+
+// Grant adds credits.
+type Grant struct {
+	WorkspaceID    string
+	Amount         int    // > 0
+	Reason         Reason // PLAN_GRANT, TOPUP_PURCHASE or ADJUSTMENT
+	RefID          string
+	IdempotencyKey string
+}
+
+// Refund gives back credits of an earlier deduction (reason REFUND).
+type Refund struct {
+	WorkspaceID    string
+	Amount         int // > 0
+	RefID          string
+	IdempotencyKey string
+}
+
+// ErrInsufficientCredits is returned by Deduct when the balance is below the amount
+// (errors.Is matches it; the returned copy carries {balance, required} details).
+var ErrInsufficientCredits = apperr.E(apperr.InsufficientCredits, "Not enough credits")
+
+// Notice kinds in billing_notices.
+const noticeLowCredits = "low_credits"
+
+// ledger implements Credits on Postgres.
+type ledger struct {
+	db     *pg.DB
+	pub    realtime.Publisher
+	mailer email.Mailer
+}
+
+var _ Credits = (*ledger)(nil)
+
+// change is one signed movement of credits.
+type change struct {
+	workspaceID string
+	delta       int
+	reason      Reason
+	refID       string
+	key         string
+}
+
+// Balance implements Credits.
+func (l *ledger) Balance(ctx context.Context, workspaceID string) (int, error) {
+	if !web.IsUUID(workspaceID) {
+		return 0, apperr.NotFoundf("Workspace")
+	}
+	var b int
+	err := l.db.GetContext(ctx, &b, qBalance, workspaceID)
+	if pg.IsNoRows(err) {
+		return 0, apperr.NotFoundf("Workspace")
+	}
+	return b, err
+}
+
+// Deduct implements Credits.
+func (l *ledger) Deduct(ctx context.Context, tx *sqlx.Tx, d Deduction) (int, error) {
+	switch d.Reason {
+	case ReasonMessageConsumed, ReasonVoiceConsumed, ReasonTaggingConsumed, ReasonAdjustment:
+	default:
+		return 0, fmt.Errorf("billing: %q is not a deduction reason", d.Reason)
+	}
+	if d.Amount <= 0 {
+		return 0, fmt.Errorf("billing: deduction amount %d must be positive", d.Amount)
+	}
+	return l.apply(ctx, tx, change{d.WorkspaceID, -d.Amount, d.Reason, d.RefID, d.IdempotencyKey})
+}
+
+// Grant implements Credits.
+func (l *ledger) Grant(ctx context.Context, tx *sqlx.Tx, g Grant) (int, error) {
+	switch g.Reason {
+	case ReasonPlanGrant, ReasonTopupPurchase, ReasonAdjustment:
+	default:
+		return 0, fmt.Errorf("billing: %q is not a grant reason", g.Reason)
+	}
+	if g.Amount <= 0 {
+		return 0, fmt.Errorf("billing: grant amount %d must be positive", g.Amount)
+	}
+	return l.apply(ctx, tx, change{g.WorkspaceID, g.Amount, g.Reason, g.RefID, g.IdempotencyKey})
+}
+
+// Refund implements Credits.
+func (l *ledger) Refund(ctx context.Context, tx *sqlx.Tx, r Refund) (int, error) {
+	if r.Amount <= 0 {
+		return 0, fmt.Errorf("billing: refund amount %d must be positive", r.Amount)
+	}
+	return l.apply(ctx, tx, change{r.WorkspaceID, r.Amount, ReasonRefund, r.RefID, r.IdempotencyKey})
+}
+
+// apply runs the change in tx, or in a transaction of its own when tx is nil.
+func (l *ledger) apply(ctx context.Context, tx *sqlx.Tx, ch change) (int, error) {
+	if !web.IsUUID(ch.workspaceID) {
+		return 0, apperr.NotFoundf("Workspace")
+	}
+	if tx != nil {
+		bal, _, err := l.applyTx(ctx, tx, ch)
+		return bal, err
+	}
+	var bal int
+	err := l.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		bal, _, err = l.applyTx(ctx, tx, ch)
+		return err
+	})
+	return bal, err
+}
+
+// applyTx moves the balance and writes the ledger row in one statement (the conditional
+// UPDATE cannot overdraw: concurrent deductions queue on the workspace row and re-check
+// credit_balance + delta >= 0 on the newest version). It never leaves tx aborted: a lost
+// race on the idempotency key is undone by a compensating UPDATE instead of an error.
+// applied is false when the idempotency key had been used already.
+func (l *ledger) applyTx(ctx context.Context, tx *sqlx.Tx, ch change) (balance int, applied bool, err error) {
+	var r applyResult
+	if err := tx.GetContext(ctx, &r, qApplyChange,
+		newID(), ch.workspaceID, ch.delta, string(ch.reason), nullStr(ch.refID), nullStr(ch.key)); err != nil {
+		return 0, false, fmt.Errorf("billing: apply %s: %w", ch.reason, err)
+	}
+	switch {
+	case r.Updated != nil && r.Logged != nil:
+		bal := *r.Updated
+		if err := l.pub.Publish(ctx, tx, realtime.Event{
+			WorkspaceID: ch.workspaceID, Type: realtime.TypeCreditsUpdated,
+			Payload: map[string]any{"balance": bal, "delta": ch.delta, "reason": ch.reason},
+		}); err != nil {
+			return 0, false, err
+		}
+		if ch.delta < 0 && r.Plan != nil {
+			if err := l.maybeNotifyLow(ctx, tx, ch.workspaceID, *r.Plan, bal); err != nil {
+				return 0, false, err
+			}
+		}
+		return bal, true, nil
+	case r.Updated != nil:
+		// A concurrent transaction committed the same idempotency key between our check
+		// and our insert: undo our balance move, the change already happened once.
+		var bal int
+		if err := tx.GetContext(ctx, &bal, qUndoChange, ch.workspaceID, ch.delta); err != nil {
+			return 0, false, fmt.Errorf("billing: undo duplicate %s: %w", ch.key, err)
+		}
+		return bal, false, nil
+	}
+	var s stateRow
+	err = tx.GetContext(ctx, &s, qBalanceAndKey, ch.workspaceID, nullStr(ch.key))
+	if pg.IsNoRows(err) {
+		return 0, false, apperr.NotFoundf("Workspace")
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	if s.KeyUsed {
+		return s.Balance, false, nil // a repeated idempotency key: no-op
+	}
+	return 0, false, ErrInsufficientCredits.WithDetails(map[string]any{"balance": s.Balance, "required": -ch.delta})
+}
+
+// maybeNotifyLow enqueues the low-credit e-mail to the owners when 0 < balance ≤ 10 % of the
+// plan's monthly grant, at most once per workspace and UTC day (the billing_notices primary
+// key decides, also between concurrent deductions).
+func (l *ledger) maybeNotifyLow(ctx context.Context, tx *sqlx.Tx, workspaceID, plan string, balance int) error {
+	grant := plans.MustGet(plan).MonthlyCredits
+	if balance <= 0 || grant <= 0 || balance*10 > grant {
+		return nil
+	}
+	res, err := tx.ExecContext(ctx, qInsertNotice, workspaceID, noticeLowCredits)
+	if err != nil {
+		return fmt.Errorf("billing: low-credit notice: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return nil
+	}
+	owners, err := ownersOf(ctx, tx, workspaceID)
+	if err != nil {
+		return err
+	}
+	for _, o := range owners {
+		if _, err := l.mailer.Enqueue(ctx, tx, email.Message{
+			WorkspaceID: workspaceID, To: o.Email, Template: email.TemplateLowCredits,
+			Data: map[string]any{"WorkspaceName": o.WorkspaceName, "Balance": strconv.Itoa(balance), "Plan": plan},
+		}); err != nil {
+			return fmt.Errorf("billing: low-credit e-mail: %w", err)
+		}
+	}
+	return nil
+}
+
+// monthStart is the first instant of t's UTC month.
+func monthStart(t time.Time) time.Time {
+	t = t.UTC()
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
+func nullStr(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}

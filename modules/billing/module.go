@@ -1,0 +1,149 @@
+// Package billing owns the credits of a workspace and its Stripe subscription: the plan
+// catalogue (subpackage plans), the credit ledger behind the Credits contract (every change
+// to workspaces.credit_balance is written in the same transaction as its credit_ledger row,
+// so the balance always equals the sum of the ledger), Stripe Checkout, the customer portal
+// and invoices, the verified Stripe webhook whose events are processed exactly once by the
+// billing.process_stripe_event job, the monthly grant (billing.monthly_grant) and the
+// low-credit e-mail.
+package billing
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/configs"
+	"github.com/axonhq/axon/modules/billing/plans"
+	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/realtime"
+)
+
+// Credits is the contract other modules use to read and move a workspace's credits. Every
+// method that changes the balance writes a credit_ledger row, publishes credits_updated and
+// may enqueue the low-credit e-mail, all in tx when tx is not nil (the caller commits) or in
+// a transaction of its own when tx is nil. A non-empty IdempotencyKey makes a repeated call
+// a no-op that returns the current balance; keys are unique across all workspaces, so build
+// them from a unique id ("reply:<messageId>").
+type Credits interface {
+	// Balance returns the workspace's credit balance, or NOT_FOUND.
+	Balance(ctx context.Context, workspaceID string) (int, error)
+	// Deduct takes Amount credits and returns the new balance. With too few credits it
+	// returns an INSUFFICIENT_CREDITS (402) error and changes nothing, so the caller's
+	// transaction stays usable.
+	Deduct(ctx context.Context, tx *sqlx.Tx, d Deduction) (newBalance int, err error)
+	// Grant adds Amount credits (plan grant, top-up or adjustment).
+	Grant(ctx context.Context, tx *sqlx.Tx, g Grant) (newBalance int, err error)
+	// Refund gives back Amount credits of an earlier deduction (reason REFUND).
+	Refund(ctx context.Context, tx *sqlx.Tx, r Refund) (newBalance int, err error)
+}
+
+// StripeConfig is the Stripe part of the configuration. An empty SecretKey disables the
+// Stripe routes (501 BILLING_NOT_CONFIGURED); credits keep working.
+type StripeConfig struct {
+	SecretKey     string
+	WebhookSecret string
+	// APIBase replaces https://api.stripe.com (stripe-mock, test fakes).
+	APIBase string
+	// PriceBuilder and PricePro are the recurring price ids of the plans. When empty,
+	// Checkout is given the catalogue price inline (price_data).
+	PriceBuilder, PricePro string
+	// PriceTopup maps a pack id ("2k", "10k", "50k") to its one-off price id; missing packs
+	// are priced inline from the catalogue.
+	PriceTopup map[string]string
+	// FrontendURL is the dashboard base URL for Checkout's success/cancel and the portal's
+	// return URL.
+	FrontendURL string
+	// HTTPClient is optional (default: 30 s timeout).
+	HTTPClient *http.Client
+}
+
+// StripeFromConfig builds the StripeConfig from the application configuration; the
+// dashboard URL is the first FRONTEND_URL, else API_BASE_URL.
+func StripeFromConfig(c *configs.Config) StripeConfig {
+	front := c.APIBaseURL
+	if len(c.FrontendURL) > 0 {
+		front = c.FrontendURL[0]
+	}
+	return StripeConfig{
+		SecretKey: c.StripeSecretKey, WebhookSecret: c.StripeWebhookSecret, APIBase: c.StripeAPIBase,
+		PriceBuilder: c.StripePriceBuilder, PricePro: c.StripePricePro,
+		PriceTopup: map[string]string{
+			"2k": c.StripePriceTopup2K, "10k": c.StripePriceTopup10K, "50k": c.StripePriceTopup50K,
+		},
+		FrontendURL: front,
+	}
+}
+
+// Deps are what the module needs.
+type Deps struct {
+	DB        *pg.DB
+	Queue     queue.Inserter
+	Publisher realtime.Publisher
+	Mailer    email.Mailer
+	Log       *slog.Logger
+	// Authenticated is the dashboard middleware chain (auth module's Authenticated()).
+	Authenticated []echo.MiddlewareFunc
+	Stripe        StripeConfig
+}
+
+// Module is the billing module.
+type Module struct {
+	credits *ledger
+	svc     *Service
+	auth    []echo.MiddlewareFunc
+}
+
+// New builds the module.
+func New(d Deps) (*Module, error) {
+	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil {
+		return nil, errors.New("billing: DB, Queue, Publisher and Mailer are required")
+	}
+	if len(d.Authenticated) == 0 {
+		return nil, errors.New("billing: the Authenticated middleware chain is required")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
+	l := &ledger{db: d.DB, pub: d.Publisher, mailer: d.Mailer}
+	svc, err := newService(d, l)
+	if err != nil {
+		return nil, err
+	}
+	return &Module{credits: l, svc: svc, auth: d.Authenticated}, nil
+}
+
+// Name implements kernel.Module.
+func (m *Module) Name() string { return "billing" }
+
+// Workers registers billing.process_stripe_event and billing.monthly_grant.
+func (m *Module) Workers(w *river.Workers) error {
+	if err := river.AddWorkerSafely(w, &stripeEventWorker{svc: m.svc}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(w, &monthlyGrantWorker{svc: m.svc})
+}
+
+// PeriodicJobs implements kernel.Scheduler: billing.monthly_grant at 00:05 UTC on the 1st.
+func (m *Module) PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{monthlyGrantPeriodicJob()}
+}
+
+// Credits returns the contract other modules use.
+func (m *Module) Credits() Credits { return m.credits }
+
+// SignupGrant grants a new workspace the STARTER credits inside the registration
+// transaction (auth.Deps.SignupGrant). It is idempotent per workspace.
+func (m *Module) SignupGrant(ctx context.Context, tx *sqlx.Tx, workspaceID string) error {
+	_, err := m.credits.Grant(ctx, tx, Grant{
+		WorkspaceID: workspaceID, Amount: plans.StarterCredits, Reason: ReasonPlanGrant,
+		RefID: "signup", IdempotencyKey: "signup:" + workspaceID,
+	})
+	return err
+}
