@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -80,11 +81,21 @@ func ParseNotification(s string) (id int64, workspaceID string, err error) {
 
 // Recorder is a Publisher for tests of modules that only need to see what was published.
 type Recorder struct {
-	Events []Event
+	mu     sync.Mutex
+	events []Event
 }
 
 // Publish records ev.
 func (r *Recorder) Publish(_ context.Context, _ sqlx.ExecerContext, ev Event) error {
-	r.Events = append(r.Events, ev)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, ev)
 	return nil
+}
+
+// Events returns what was published so far.
+func (r *Recorder) Events() []Event {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Event(nil), r.events...)
 }
