@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +18,8 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/ingestion"
+	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
@@ -101,7 +104,49 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	mods := []kernel.Module{authMod, billingMod, mail, agentsMod}
+	// One provider per process: its embedding limiter is process-wide.
+	var provider ai.Provider
+	if cfg.OpenAIAPIKey == "" {
+		d.Log.Info("default: no OPENAI_API_KEY, using the offline AI provider (hashing embedder, extractive responder)")
+		provider = ai.NewOffline()
+	} else {
+		provider = ai.NewOpenAI(ai.OpenAIConfig{
+			APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, ChatModel: cfg.OpenAIModel,
+			ScorerModel: cfg.OpenAIScorerModel, EmbeddingModel: cfg.OpenAIEmbeddingModel,
+		})
+	}
+	var store storage.Store
+	var localStore *storage.Local
+	if cfg.S3Bucket == "" {
+		d.Log.Info("default: no S3_BUCKET, uploads are kept in " + cfg.LocalStorageDir)
+		// Derived from JWT_SECRET so that every replica and restart signs the same URLs.
+		key := sha256.Sum256([]byte("axon-local-storage\x00" + cfg.JWTSecret))
+		localStore = storage.NewLocal(cfg.LocalStorageDir, cfg.APIBaseURL, key[:])
+		store = localStore
+	} else {
+		st, err := storage.NewS3(ctx, storage.S3Config{Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey})
+		if err != nil {
+			return nil, err
+		}
+		store = st
+	}
+	ingestMod, err := ingestion.New(ingestion.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache,
+		Embedder: provider, Store: store, Local: localStore,
+		Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, workspaceID, agentID string) error {
+			_, err := agentsMod.Directory().Get(ctx, workspaceID, agentID)
+			return err
+		}),
+		Authenticated: authMod.Authenticated(), Log: d.Log,
+		AllowPrivate: cfg.IngestAllowPrivate, YouTubeTranscriptURL: cfg.YouTubeTranscriptURL,
+		MinSimilarity: cfg.RAGMinSimilarity,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod}
 
 	if cfg.BackupCron != "" {
 		if cfg.S3Bucket == "" {

@@ -1,15 +1,21 @@
 // Command knowledge measures the knowledge-chunk vector index alternatives on this machine
 // and prints one table, so the choice in docs/decisions.md ("Knowledge index") can be
-// checked and re-run:
+// checked and re-run. It compares the full-precision HNSW index (vector_cosine_ops) with a
+// halfvec expression index ((embedding::halfvec(1536)) halfvec_cosine_ops), both m=16
+// ef_construction=64 built with maintenance_work_mem = 1GB:
 //
-//   - bulk COPY into the table without an index (rows/s);
-//   - for the full-precision HNSW index (vector_cosine_ops) and for the halfvec expression
-//     index ((embedding::halfvec(1536)) halfvec_cosine_ops), both m=16 ef_construction=64
-//     built with maintenance_work_mem = 1GB: build time and size, top-10 search p50/p95 and
-//     recall@10 against exact search (unfiltered, ef_search 40 and 100), the same under an
-//     agent filter with and without hnsw.iterative_scan (rows returned, recall, latency),
-//     and the rate of inserts into the indexed table (COPY batches of -batch rows, one
-//     transaction each, the way ingestion writes a document's chunks).
+//   - bulk COPY into a table without a vector index (rows/s);
+//   - build time and size of each index;
+//   - top-10 search p50/p95 and recall@10 against exact search, unfiltered (ef_search 40
+//     and 100) and under an agent filter with and without hnsw.iterative_scan (rows
+//     returned, recall, latency, the plan the planner chose);
+//   - the rate of inserts into each indexed table, and into a table without a vector
+//     index, in COPY batches of -batch rows, one transaction each, the way ingestion
+//     writes a document's chunks.
+//
+// The two indexes live on two identical tables, and every query and insert batch is run
+// against both in turn, so a change of machine load (other processes) affects both sides
+// alike; only the two index builds run one after the other.
 //
 // The data imitates a knowledge base: -rows chunks in one workspace spread over -agents
 // agents, with ~100-word texts and 1536-d unit vectors drawn around -topics topic centres
@@ -36,7 +42,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/lib/pq"
+	_ "github.com/lib/pq" // database/sql driver "postgres"
 )
 
 const dims = 1536
@@ -50,20 +56,18 @@ type options struct {
 	insert  int
 	batch   int
 	keep    bool
-	only    string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.base, "db", env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own database next to it")
-	flag.IntVar(&o.rows, "rows", 100_000, "chunks in the table")
+	flag.IntVar(&o.rows, "rows", 100_000, "chunks in each table")
 	flag.IntVar(&o.agents, "agents", 20, "agents the chunks belong to")
 	flag.IntVar(&o.topics, "topics", 400, "topic centres the vectors are drawn around")
 	flag.IntVar(&o.queries, "queries", 200, "queries per measurement")
-	flag.IntVar(&o.insert, "insert", 600, "rows inserted into each indexed table to measure the insert rate")
+	flag.IntVar(&o.insert, "insert", 600, "rows inserted into each table to measure the insert rate")
 	flag.IntVar(&o.batch, "batch", 50, "rows per insert transaction (one document's chunks)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the benchmark database")
-	flag.StringVar(&o.only, "only", "", "run only this index variant (vector or halfvec)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "knowledge:", err)
@@ -91,9 +95,10 @@ func withDB(base, name string) string {
 	return u.String()
 }
 
-// variant is one index under test.
+// variant is one index under test, on its own table.
 type variant struct {
 	name   string
+	table  string
 	create string // CREATE INDEX statement
 	order  string // ORDER BY expression with $1 the query vector
 }
@@ -101,15 +106,30 @@ type variant struct {
 var variants = []variant{
 	{
 		name:   "vector",
-		create: `CREATE INDEX bench_hnsw ON bench_chunks USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+		table:  "bench_vector",
+		create: `CREATE INDEX bench_vector_hnsw ON bench_vector USING hnsw (embedding vector_cosine_ops) WITH (m = 16, ef_construction = 64)`,
 		order:  `embedding <=> $1::vector`,
 	},
 	{
 		name:   "halfvec",
-		create: `CREATE INDEX bench_hnsw ON bench_chunks USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
+		table:  "bench_halfvec",
+		create: `CREATE INDEX bench_halfvec_hnsw ON bench_halfvec USING hnsw ((embedding::halfvec(1536)) halfvec_cosine_ops) WITH (m = 16, ef_construction = 64)`,
 		order:  `embedding::halfvec(1536) <=> $1::halfvec(1536)`,
 	},
 }
+
+// tableDDL mirrors knowledge_chunks (without the foreign keys).
+const tableDDL = `
+CREATE TABLE %[1]s (
+    id        bigint PRIMARY KEY,
+    agent_id  integer NOT NULL,
+    content   text NOT NULL,
+    tsv       tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
+    embedding vector(1536) NOT NULL,
+    metadata  jsonb NOT NULL DEFAULT '{}'::jsonb
+);
+CREATE INDEX %[1]s_agent_idx ON %[1]s (agent_id);
+CREATE INDEX %[1]s_tsv_idx ON %[1]s USING gin (tsv);`
 
 type row struct {
 	agent int
@@ -146,17 +166,10 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("knowledge index benchmark: %d rows, %d agents, %d topics, %d queries; Postgres %s, pgvector %s, shared_buffers %s\n\n",
 		o.rows, o.agents, o.topics, o.queries, pgVersion, pgv, sharedBuffers)
 
-	if _, err := db.ExecContext(ctx, `
-CREATE TABLE bench_chunks (
-    id        bigint PRIMARY KEY,
-    agent_id  integer NOT NULL,
-    content   text NOT NULL,
-    tsv       tsvector GENERATED ALWAYS AS (to_tsvector('english', content)) STORED,
-    embedding vector(1536) NOT NULL,
-    metadata  jsonb NOT NULL DEFAULT '{}'::jsonb
-);
-CREATE INDEX bench_chunks_agent_idx ON bench_chunks (agent_id);`); err != nil {
-		return err
+	for _, t := range []string{"bench_vector", "bench_halfvec", "bench_plain"} {
+		if _, err := db.ExecContext(ctx, fmt.Sprintf(tableDDL, t)); err != nil {
+			return err
+		}
 	}
 
 	rng := rand.New(rand.NewPCG(42, 7))
@@ -169,33 +182,29 @@ CREATE INDEX bench_chunks_agent_idx ON bench_chunks (agent_id);`); err != nil {
 	for i := range queries {
 		queries[i] = gen.row(rng.IntN(o.agents))
 	}
-
-	// Bulk load without any vector index.
-	start := time.Now()
-	if err := copyRows(ctx, db, data, 0, 5000); err != nil {
-		return err
-	}
-	loadSecs := time.Since(start).Seconds()
-	if _, err := db.ExecContext(ctx, `VACUUM ANALYZE bench_chunks`); err != nil {
-		return err
-	}
-	var tableMB float64
-	_ = db.QueryRowContext(ctx, `SELECT pg_total_relation_size('bench_chunks') / 1048576.0`).Scan(&tableMB)
-	fmt.Printf("bulk COPY without vector index: %d rows in %.1f s = %.0f rows/s (table %.0f MB)\n",
-		o.rows, loadSecs, float64(o.rows)/loadSecs, tableMB)
-
-	// Insert rate without a vector index (baseline for the indexed runs).
 	extra := make([]row, o.insert)
 	for i := range extra {
 		extra[i] = gen.row(rng.IntN(o.agents))
 	}
-	base, err := insertRate(ctx, db, extra, o.rows, o.batch)
-	if err != nil {
-		return err
-	}
-	fmt.Printf("insert into the table without vector index: %.0f rows/s (batches of %d)\n\n", base, o.batch)
 
-	// Exact neighbours.
+	// Bulk load, without vector indexes.
+	for i, v := range variants {
+		start := time.Now()
+		if err := copyRows(ctx, db, v.table, data, 0, 5000); err != nil {
+			return err
+		}
+		secs := time.Since(start).Seconds()
+		if _, err := db.ExecContext(ctx, `VACUUM ANALYZE `+v.table); err != nil {
+			return err
+		}
+		if i == 0 {
+			var tableMB float64
+			_ = db.QueryRowContext(ctx, `SELECT pg_total_relation_size($1) / 1048576.0`, v.table).Scan(&tableMB)
+			fmt.Printf("bulk COPY without vector index: %d rows in %.1f s = %.0f rows/s (table %.0f MB)\n",
+				o.rows, secs, float64(o.rows)/secs, tableMB)
+		}
+	}
+
 	fmt.Printf("computing exact neighbours in Go...\n")
 	exactAll := make([][]int64, len(queries))
 	exactAgent := make([][]int64, len(queries))
@@ -204,98 +213,125 @@ CREATE INDEX bench_chunks_agent_idx ON bench_chunks (agent_id);`); err != nil {
 		exactAgent[qi] = exactTop(data, q.vec, 10, q.agent)
 	}
 
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "index\tmeasure\tvalue")
-	for _, v := range variants {
-		if o.only != "" && o.only != v.name {
-			continue
-		}
-		if err := measure(ctx, db, tw, v, o, queries, exactAll, exactAgent, extra); err != nil {
-			return fmt.Errorf("%s: %w", v.name, err)
-		}
-		tw.Flush()
-	}
-	return tw.Flush()
-}
-
-func measure(ctx context.Context, db *sql.DB, tw *tabwriter.Writer, v variant, o options, queries []row, exactAll, exactAgent [][]int64, extra []row) error {
 	conn, err := db.Conn(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	if _, err := conn.ExecContext(ctx, `SET maintenance_work_mem = '1GB'`); err != nil {
-		return err
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "measure\tvector\thalfvec")
+	var builds, sizes []string
+	for _, v := range variants {
+		fmt.Printf("building the %s index...\n", v.name)
+		if _, err := conn.ExecContext(ctx, `SET maintenance_work_mem = '1GB'`); err != nil {
+			return err
+		}
+		start := time.Now()
+		if _, err := conn.ExecContext(ctx, v.create); err != nil {
+			return err
+		}
+		builds = append(builds, fmt.Sprintf("%.1f s", time.Since(start).Seconds()))
+		if _, err := conn.ExecContext(ctx, `RESET maintenance_work_mem`); err != nil {
+			return err
+		}
+		var mb float64
+		_ = conn.QueryRowContext(ctx, `SELECT pg_relation_size($1) / 1048576.0`, v.table+"_hnsw").Scan(&mb)
+		sizes = append(sizes, fmt.Sprintf("%.0f MB", mb))
 	}
-	fmt.Printf("building %s index...\n", v.name)
-	start := time.Now()
-	if _, err := conn.ExecContext(ctx, v.create); err != nil {
-		return err
-	}
-	build := time.Since(start)
-	if _, err := conn.ExecContext(ctx, `RESET maintenance_work_mem`); err != nil {
-		return err
-	}
-	var sizeMB float64
-	_ = conn.QueryRowContext(ctx, `SELECT pg_relation_size('bench_hnsw') / 1048576.0`).Scan(&sizeMB)
-	fmt.Fprintf(tw, "%s\tbuild time\t%.1f s\n", v.name, build.Seconds())
-	fmt.Fprintf(tw, "%s\tindex size\t%.0f MB\n", v.name, sizeMB)
+	fmt.Fprintf(tw, "HNSW build time (maintenance_work_mem 1GB)\t%s\t%s\n", builds[0], builds[1])
+	fmt.Fprintf(tw, "index size\t%s\t%s\n", sizes[0], sizes[1])
 
-	// Warm the index once so the first measured queries do not pay for cold reads.
+	// Warm both indexes so the first measured queries do not pay for cold reads.
 	for _, q := range queries[:min(20, len(queries))] {
-		if _, err := searchAll(ctx, conn, v, q.vec, 100); err != nil {
+		for _, v := range variants {
+			if _, err := searchAll(ctx, conn, v, q.vec, 100); err != nil {
+				return err
+			}
+		}
+	}
+
+	type stats struct {
+		lat    []time.Duration
+		recall float64
+		rows   []int
+		plan   string
+	}
+	measure := func(label string, search func(v variant, q row, qi int, withPlan bool) ([]int64, string, error), exact [][]int64, showRows bool) error {
+		st := make([]stats, len(variants))
+		for qi, q := range queries {
+			for vi, v := range variants {
+				start := time.Now()
+				ids, plan, err := search(v, q, qi, qi == 0)
+				if err != nil {
+					return err
+				}
+				st[vi].lat = append(st[vi].lat, time.Since(start))
+				st[vi].recall += overlap(ids, exact[qi])
+				st[vi].rows = append(st[vi].rows, len(ids))
+				if qi == 0 {
+					st[vi].plan = plan
+				}
+			}
+		}
+		cells := make([]string, len(variants))
+		for vi, s := range st {
+			p50, p95 := pct(s.lat)
+			cells[vi] = fmt.Sprintf("p50 %.1f ms, p95 %.1f ms, recall@10 %.3f", ms(p50), ms(p95), s.recall/float64(len(queries)))
+			if showRows {
+				sum := 0
+				for _, r := range s.rows {
+					sum += r
+				}
+				cells[vi] += fmt.Sprintf(", rows avg %.1f min %d", float64(sum)/float64(len(s.rows)), slices.Min(s.rows))
+			}
+			cells[vi] += " [" + s.plan + "]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", label, cells[0], cells[1])
+		return nil
+	}
+	for _, ef := range []int{40, 100} {
+		err := measure(fmt.Sprintf("top-10, all rows, ef_search=%d", ef), func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
+			plan := ""
+			if withPlan {
+				var err error
+				if plan, err = explain(ctx, conn, `SELECT id FROM `+v.table+` ORDER BY `+v.order+` LIMIT 10`, vecText(q.vec)); err != nil {
+					return nil, "", err
+				}
+			}
+			ids, err := searchAll(ctx, conn, v, q.vec, ef)
+			return ids, plan, err
+		}, exactAll, false)
+		if err != nil {
 			return err
 		}
 	}
-	for _, ef := range []int{40, 100} {
-		var lat []time.Duration
-		var recall float64
-		for qi, q := range queries {
-			t := time.Now()
-			ids, err := searchAll(ctx, conn, v, q.vec, ef)
-			if err != nil {
-				return err
-			}
-			lat = append(lat, time.Since(t))
-			recall += overlap(ids, exactAll[qi])
-		}
-		p50, p95 := pct(lat)
-		fmt.Fprintf(tw, "%s\ttop-10, all rows, ef_search=%d\tp50 %.1f ms, p95 %.1f ms, recall@10 %.3f\n",
-			v.name, ef, ms(p50), ms(p95), recall/float64(len(queries)))
-	}
-
 	for _, mode := range []string{"off", "relaxed_order"} {
-		var lat []time.Duration
-		var recall float64
-		minRows, sumRows := math.MaxInt, 0
-		plan := ""
-		for qi, q := range queries {
-			t := time.Now()
-			ids, p, err := searchAgent(ctx, conn, v, q.vec, q.agent, mode, qi == 0)
-			if err != nil {
+		err := measure("top-10, agent filter, ef_search=100, iterative_scan="+mode, func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
+			return searchAgent(ctx, conn, v, q.vec, q.agent, mode, withPlan)
+		}, exactAgent, true)
+		if err != nil {
+			return err
+		}
+	}
+
+	// Inserts: alternate batches between the two indexed tables and a table without a
+	// vector index.
+	tables := []string{"bench_vector", "bench_halfvec", "bench_plain"}
+	elapsed := make([]time.Duration, len(tables))
+	for off := 0; off < len(extra); off += o.batch {
+		batch := extra[off:min(off+o.batch, len(extra))]
+		for ti, t := range tables {
+			start := time.Now()
+			if err := copyRows(ctx, db, t, batch, 10_000_000+off, len(batch)); err != nil {
 				return err
 			}
-			if qi == 0 {
-				plan = p
-			}
-			lat = append(lat, time.Since(t))
-			recall += overlap(ids, exactAgent[qi])
-			minRows = min(minRows, len(ids))
-			sumRows += len(ids)
+			elapsed[ti] += time.Since(start)
 		}
-		p50, p95 := pct(lat)
-		fmt.Fprintf(tw, "%s\ttop-10, agent filter, ef_search=100, iterative_scan=%s\trows returned avg %.1f (min %d), p50 %.1f ms, p95 %.1f ms, recall@10 %.3f, plan: %s\n",
-			v.name, mode, float64(sumRows)/float64(len(queries)), minRows, ms(p50), ms(p95), recall/float64(len(queries)), plan)
 	}
-
-	rate, err := insertRate(ctx, db, extra, 10_000_000, o.batch)
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(tw, "%s\tinsert into the indexed table (COPY, %d rows per tx)\t%.0f rows/s\n", v.name, o.batch, rate)
-
-	_, err = conn.ExecContext(ctx, `DROP INDEX bench_hnsw`)
-	return err
+	rate := func(i int) string { return fmt.Sprintf("%.0f rows/s", float64(len(extra))/elapsed[i].Seconds()) }
+	fmt.Fprintf(tw, "insert into the indexed table (COPY, %d rows per tx)\t%s\t%s\n", o.batch, rate(0), rate(1))
+	fmt.Fprintf(tw, "insert into a table without vector index (same batches)\t%s\t\n", rate(2))
+	return tw.Flush()
 }
 
 // searchAll is the unfiltered top 10.
@@ -308,11 +344,11 @@ func searchAll(ctx context.Context, conn *sql.Conn, v variant, q []float32, ef i
 	if _, err := tx.ExecContext(ctx, `SET LOCAL hnsw.ef_search = `+strconv.Itoa(ef)); err != nil {
 		return nil, err
 	}
-	return ids(tx.QueryContext(ctx, `SELECT id FROM bench_chunks ORDER BY `+v.order+` LIMIT 10`, vecText(q)))
+	return ids(tx.QueryContext(ctx, `SELECT id FROM `+v.table+` ORDER BY `+v.order+` LIMIT 10`, vecText(q)))
 }
 
 // searchAgent is the top 10 of one agent, the query shape of the Retriever.
-func searchAgent(ctx context.Context, conn *sql.Conn, v variant, q []float32, agent int, mode string, explain bool) ([]int64, string, error) {
+func searchAgent(ctx context.Context, conn *sql.Conn, v variant, q []float32, agent int, mode string, withPlan bool) ([]int64, string, error) {
 	tx, err := conn.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, "", err
@@ -322,27 +358,45 @@ func searchAgent(ctx context.Context, conn *sql.Conn, v variant, q []float32, ag
 		return nil, "", err
 	}
 	query := `WITH r AS MATERIALIZED (
-    SELECT id, ` + v.order + ` AS d FROM bench_chunks WHERE agent_id = $2 ORDER BY d LIMIT 10
+    SELECT id, ` + v.order + ` AS d FROM ` + v.table + ` WHERE agent_id = $2 ORDER BY d LIMIT 10
 ) SELECT id FROM r ORDER BY d`
 	plan := ""
-	if explain {
-		rows, err := tx.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+query, vecText(q), agent)
-		if err != nil {
+	if withPlan {
+		if plan, err = explainTx(ctx, tx, query, vecText(q), agent); err != nil {
 			return nil, "", err
 		}
-		var lines []string
-		for rows.Next() {
-			var l string
-			_ = rows.Scan(&l)
-			if strings.Contains(l, "Scan") {
-				lines = append(lines, strings.TrimSpace(strings.TrimLeft(l, " ->")))
-			}
-		}
-		rows.Close()
-		plan = strings.Join(lines, "; ")
 	}
 	res, err := ids(tx.QueryContext(ctx, query, vecText(q), agent))
 	return res, plan, err
+}
+
+// explain returns the scan nodes of a query's plan.
+func explain(ctx context.Context, conn *sql.Conn, query string, args ...any) (string, error) {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback() //nolint:errcheck
+	return explainTx(ctx, tx, query, args...)
+}
+
+func explainTx(ctx context.Context, tx *sql.Tx, query string, args ...any) (string, error) {
+	rows, err := tx.QueryContext(ctx, `EXPLAIN (COSTS OFF) `+query, args...)
+	if err != nil {
+		return "", err
+	}
+	defer rows.Close()
+	var lines []string
+	for rows.Next() {
+		var l string
+		if err := rows.Scan(&l); err != nil {
+			return "", err
+		}
+		if strings.Contains(l, "Scan") && !strings.Contains(l, "CTE Scan") {
+			lines = append(lines, strings.TrimSpace(strings.TrimLeft(l, " ->")))
+		}
+	}
+	return strings.Join(lines, "; "), rows.Err()
 }
 
 func ids(rows *sql.Rows, err error) ([]int64, error) {
@@ -361,29 +415,15 @@ func ids(rows *sql.Rows, err error) ([]int64, error) {
 	return out, rows.Err()
 }
 
-// insertRate COPYs rows in transactions of batch rows each and deletes them afterwards
-// (then vacuums, so the next measurement starts from the same table).
-func insertRate(ctx context.Context, db *sql.DB, rows []row, firstID, batch int) (float64, error) {
-	start := time.Now()
-	if err := copyRows(ctx, db, rows, firstID, batch); err != nil {
-		return 0, err
-	}
-	rate := float64(len(rows)) / time.Since(start).Seconds()
-	if _, err := db.ExecContext(ctx, `DELETE FROM bench_chunks WHERE id >= $1`, firstID); err != nil {
-		return 0, err
-	}
-	_, err := db.ExecContext(ctx, `VACUUM bench_chunks`)
-	return rate, err
-}
-
-func copyRows(ctx context.Context, db *sql.DB, rows []row, firstID, batch int) error {
+// copyRows COPYs rows into table in transactions of batch rows each.
+func copyRows(ctx context.Context, db *sql.DB, table string, rows []row, firstID, batch int) error {
 	for off := 0; off < len(rows); off += batch {
 		end := min(off+batch, len(rows))
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, pq.CopyIn("bench_chunks", "id", "agent_id", "content", "embedding"))
+		stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (id, agent_id, content, embedding) FROM STDIN`)
 		if err != nil {
 			_ = tx.Rollback()
 			return err
@@ -524,7 +564,7 @@ func vecText(v []float32) string {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = strconv.AppendFloat(b, float64(x), 'f', -1, 32)
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
 	}
 	return string(append(b, ']'))
 }

@@ -69,8 +69,10 @@ func New(o Options) *echo.Echo {
 	e.Use(SecurityHeaders(o.Production))
 	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
 		Limit: o.BodyLimit,
+		// Webhooks apply their own 1 MB limit and local uploads their 25 MB one.
 		Skipper: func(c echo.Context) bool {
-			return strings.HasPrefix(c.Request().URL.Path, "/v1/webhooks/")
+			p := c.Request().URL.Path
+			return strings.HasPrefix(p, "/v1/webhooks/") || strings.HasPrefix(p, "/v1/storage/local/")
 		},
 	}))
 	cors := middleware.CORSConfig{

@@ -1,0 +1,283 @@
+package ingestion
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"path"
+	"strings"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/axonhq/axon/platform/storage"
+)
+
+// Sitemap limits (SPEC §7).
+const (
+	sitemapMaxPages    = 50
+	sitemapConcurrency = 4
+	sitemapMaxFiles    = 20 // sitemap files read, the root and nested indexes included
+	sitemapMaxDepth    = 3
+)
+
+// extractor turns a document into blocks of text.
+type extractor struct {
+	fetch       *fetcher
+	transcripts *transcriptClient
+	store       storage.Store
+	log         *slog.Logger
+}
+
+// extract dispatches on the document type.
+func (x *extractor) extract(ctx context.Context, d docRow) ([]block, error) {
+	switch d.Type {
+	case TypeText:
+		return textBlocks(d.RawContent.String, true), nil
+	case TypeQA:
+		var out []block
+		for _, p := range parseQA(cleanText(d.RawContent.String)) {
+			out = append(out, block{Text: "Q: " + p.Q + "\nA: " + p.A})
+		}
+		return out, nil
+	case TypeURL:
+		p, err := x.fetch.get(ctx, d.SourceURL.String, "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.5")
+		if err != nil {
+			return nil, err
+		}
+		return pageBlocks(p)
+	case TypeSitemap:
+		return x.sitemap(ctx, d.SourceURL.String)
+	case TypeYouTube:
+		id, ok := youTubeVideoID(d.SourceURL.String)
+		if !ok {
+			return nil, permanentf("%q is not a YouTube video URL", d.SourceURL.String)
+		}
+		return x.transcripts.fetch(ctx, id)
+	case TypePDF, TypeFile:
+		return x.file(ctx, d.StorageKey.String)
+	}
+	return nil, permanentf("Unknown document type %s", d.Type)
+}
+
+// pageBlocks extracts a fetched page by its content type: HTML, plain text or Markdown,
+// or PDF.
+func pageBlocks(p *page) ([]block, error) {
+	switch p.ContentType {
+	case "text/html", "application/xhtml+xml":
+		blocks, _ := htmlBlocks(p.Body, p.URL)
+		return blocks, nil
+	case "text/plain", "text/markdown", "text/x-markdown":
+		blocks := textBlocks(string(p.Body), p.ContentType != "text/plain")
+		for i := range blocks {
+			blocks[i].URL = p.URL
+		}
+		return blocks, nil
+	case "application/pdf":
+		blocks, err := pdfBlocks(p.Body)
+		for i := range blocks {
+			blocks[i].URL = p.URL
+		}
+		return blocks, err
+	}
+	return nil, permanentf("%s is %s, not a web page", p.URL, p.ContentType)
+}
+
+// file reads an uploaded file from storage and extracts it by the key's extension.
+func (x *extractor) file(ctx context.Context, key string) ([]block, error) {
+	rc, obj, err := x.store.Open(ctx, key)
+	if err != nil {
+		if errors.Is(err, storage.ErrNotFound) {
+			return nil, permanentf("The uploaded file is no longer in storage")
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, transient(err, "Could not read the uploaded file from storage")
+	}
+	defer rc.Close()
+	if obj.Size > storage.MaxUploadBytes {
+		return nil, permanentf("The uploaded file is larger than %d MB", storage.MaxUploadBytes>>20)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, storage.MaxUploadBytes+1))
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, transient(err, "Could not read the uploaded file from storage")
+	}
+	if int64(len(data)) > storage.MaxUploadBytes {
+		return nil, permanentf("The uploaded file is larger than %d MB", storage.MaxUploadBytes>>20)
+	}
+	switch strings.TrimPrefix(path.Ext(key), ".") {
+	case "pdf":
+		return pdfBlocks(data)
+	case "docx":
+		return docxBlocks(data)
+	case "txt":
+		return textBlocks(string(data), false), nil
+	case "md":
+		return textBlocks(string(data), true), nil
+	case "html", "htm":
+		blocks, _ := htmlBlocks(data, "")
+		return blocks, nil
+	case "csv":
+		return csvBlocks(data)
+	}
+	return nil, permanentf("Files of type %s cannot be ingested", path.Ext(key))
+}
+
+// sitemapDoc is a <urlset> or a <sitemapindex> (namespaces are ignored).
+type sitemapDoc struct {
+	XMLName  xml.Name
+	URLs     []sitemapLoc `xml:"url"`
+	Sitemaps []sitemapLoc `xml:"sitemap"`
+}
+
+type sitemapLoc struct {
+	Loc string `xml:"loc"`
+}
+
+// sitemap reads a sitemap (following nested sitemap indexes), then fetches and extracts
+// at most sitemapMaxPages of its pages, sitemapConcurrency at a time. Pages that fail are
+// skipped; the document fails only when the sitemap itself cannot be read or every page
+// fails. Each page's blocks form their own chunk group.
+func (x *extractor) sitemap(ctx context.Context, root string) ([]block, error) {
+	pages, err := x.sitemapPages(ctx, root)
+	if err != nil {
+		return nil, err
+	}
+	if len(pages) == 0 {
+		return nil, permanentf("The sitemap %s lists no pages", root)
+	}
+	results := make([][]block, len(pages))
+	errs := make([]error, len(pages))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(sitemapConcurrency)
+	for i, u := range pages {
+		g.Go(func() error {
+			p, err := x.fetch.get(gctx, u, "text/html,application/xhtml+xml,text/plain;q=0.9")
+			if err == nil {
+				results[i], err = pageBlocks(p)
+			}
+			errs[i] = err
+			return nil // a page failure does not stop the others
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var out []block
+	failed := 0
+	var firstErr error
+	allPermanent := true
+	for i := range pages {
+		if errs[i] != nil {
+			failed++
+			if firstErr == nil {
+				firstErr = errs[i]
+			}
+			if _, perm := classify(errs[i]); !perm {
+				allPermanent = false
+			}
+			continue
+		}
+		for _, b := range results[i] {
+			b.Group = i
+			out = append(out, b)
+		}
+	}
+	if failed == len(pages) {
+		msg, _ := classify(firstErr)
+		e := &ingestError{msg: fmt.Sprintf("None of the %d pages of the sitemap could be read (first error: %s)", len(pages), msg), permanent: allPermanent, cause: firstErr}
+		return nil, e
+	}
+	if failed > 0 {
+		x.log.Warn("sitemap pages skipped", "sitemap", root, "failed", failed, "pages", len(pages), "firstError", firstErr)
+	}
+	return out, nil
+}
+
+// sitemapPages collects up to sitemapMaxPages distinct http(s) page URLs, breadth first
+// through nested sitemap indexes. The root must be readable; nested sitemaps that fail
+// are skipped.
+func (x *extractor) sitemapPages(ctx context.Context, root string) ([]string, error) {
+	type item struct {
+		url   string
+		depth int
+	}
+	queue := []item{{root, 0}}
+	seenMaps := map[string]bool{root: true}
+	seenPages := map[string]bool{}
+	var pages []string
+	for files := 0; len(queue) > 0 && files < sitemapMaxFiles && len(pages) < sitemapMaxPages; files++ {
+		it := queue[0]
+		queue = queue[1:]
+		doc, err := x.readSitemap(ctx, it.url)
+		if err != nil {
+			if it.depth == 0 {
+				return nil, err
+			}
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			x.log.Warn("nested sitemap skipped", "sitemap", it.url, "err", err)
+			continue
+		}
+		for _, s := range doc.Sitemaps {
+			loc := strings.TrimSpace(s.Loc)
+			if it.depth+1 <= sitemapMaxDepth && isHTTPURL(loc) && !seenMaps[loc] {
+				seenMaps[loc] = true
+				queue = append(queue, item{loc, it.depth + 1})
+			}
+		}
+		for _, u := range doc.URLs {
+			loc := strings.TrimSpace(u.Loc)
+			if len(pages) >= sitemapMaxPages {
+				break
+			}
+			if isHTTPURL(loc) && !seenPages[loc] {
+				seenPages[loc] = true
+				pages = append(pages, loc)
+			}
+		}
+	}
+	return pages, nil
+}
+
+// readSitemap fetches and parses one sitemap file (gzip-compressed ones too).
+func (x *extractor) readSitemap(ctx context.Context, u string) (*sitemapDoc, error) {
+	p, err := x.fetch.get(ctx, u, "application/xml,text/xml;q=0.9,*/*;q=0.5")
+	if err != nil {
+		return nil, err
+	}
+	body := p.Body
+	if len(body) > 2 && body[0] == 0x1f && body[1] == 0x8b {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, permanentf("The sitemap %s is not valid gzip", u)
+		}
+		body, err = io.ReadAll(io.LimitReader(zr, fetchMaxBytes+1))
+		if err != nil || len(body) > fetchMaxBytes {
+			return nil, permanentf("The sitemap %s could not be decompressed within %d MB", u, fetchMaxBytes>>20)
+		}
+	}
+	var doc sitemapDoc
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	dec.Strict = false
+	if err := dec.Decode(&doc); err != nil || (doc.XMLName.Local != "urlset" && doc.XMLName.Local != "sitemapindex") {
+		return nil, permanentf("%s is not a sitemap (expected <urlset> or <sitemapindex>)", u)
+	}
+	return &doc, nil
+}
+
+func isHTTPURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}

@@ -1,0 +1,267 @@
+package ingestion
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/realtime"
+)
+
+// Job settings (SPEC §6).
+const (
+	ingestAttempts = 3
+	ingestTimeout  = 10 * time.Minute
+	// maxChunks bounds one document; past it the document fails instead of tying up the
+	// queue (25 MB of text is about 9,000 chunks of 512 words).
+	maxChunks = 10_000
+	// sweepEvery and stuckAfter: documents PENDING or PROCESSING for stuckAfter with no
+	// live job are marked ERROR by the periodic sweep.
+	sweepEvery = 10 * time.Minute
+	stuckAfter = 30 * time.Minute
+)
+
+// IngestDocArgs is the ingestion.ingest_doc job: extract, chunk, embed and store one
+// document.
+type IngestDocArgs struct {
+	DocID string `json:"docId"`
+}
+
+// Kind implements river.JobArgs.
+func (IngestDocArgs) Kind() string { return "ingestion.ingest_doc" }
+
+// InsertOpts: the ingestion queue, 3 attempts. Jobs are not unique per document: a
+// unique job that is still "running" (River keeps that state until its completer flushes,
+// after the work has committed) would swallow a reindex issued just then and leave the
+// document PENDING. Two jobs of one document are safe: the final write locks the row,
+// and unchanged content is not embedded again.
+func (IngestDocArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueIngestion, MaxAttempts: ingestAttempts}
+}
+
+type ingestWorker struct {
+	river.WorkerDefaults[IngestDocArgs]
+	svc *Service
+}
+
+// NextRetry backs off exponentially from 2 s (SPEC §6).
+func (w *ingestWorker) NextRetry(job *river.Job[IngestDocArgs]) time.Time {
+	return queue.ExponentialBackoff(job.Attempt, w.svc.retryBase, 10*time.Minute)
+}
+
+// Timeout bounds one attempt.
+func (w *ingestWorker) Timeout(*river.Job[IngestDocArgs]) time.Duration { return ingestTimeout }
+
+// Work runs one attempt.
+func (w *ingestWorker) Work(ctx context.Context, job *river.Job[IngestDocArgs]) error {
+	return w.svc.runIngest(ctx, job.Args.DocID, job.Attempt, job.MaxAttempts)
+}
+
+// runIngest is one attempt of the job. The document ends READY, or ERROR at once for a
+// permanent failure (the job is cancelled) or after the last attempt; after an earlier
+// failed attempt it is PENDING with an errorMsg that notes the retry.
+func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttempts int) (err error) {
+	var d docRow
+	if err := sqlx.GetContext(ctx, s.db, &d, sqlJobGetDoc, docID); err != nil {
+		if pg.IsNoRows(err) {
+			return nil // deleted since the job was queued
+		}
+		return err
+	}
+	if _, err := s.db.ExecContext(ctx, sqlJobSetStatus, docID, StatusProcessing, d.ErrorMsg); err != nil {
+		return err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = &ingestError{msg: "Processing failed unexpectedly", permanent: true, cause: fmt.Errorf("panic: %v", p)}
+		}
+		if err != nil {
+			err = s.failed(ctx, d, err, attempt, maxAttempts)
+		}
+	}()
+	return s.ingest(ctx, d)
+}
+
+// failed records a failed attempt on the document and returns what River should see.
+func (s *Service) failed(ctx context.Context, d docRow, cause error, attempt, maxAttempts int) error {
+	msg, permanent := classify(cause)
+	log := s.log.With("doc", d.ID, "attempt", attempt, "maxAttempts", maxAttempts)
+	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 15*time.Second)
+	defer cancel()
+	if permanent || attempt >= maxAttempts {
+		if err := s.finishError(bg, d, msg); err != nil {
+			log.Error("recording ingestion failure failed", "err", err)
+			return errors.Join(cause, err)
+		}
+		if permanent {
+			return river.JobCancel(cause)
+		}
+		return cause
+	}
+	note := fmt.Sprintf("%s; retrying (attempt %d of %d failed)", msg, attempt, maxAttempts)
+	if _, err := s.db.ExecContext(bg, sqlJobSetStatus, d.ID, StatusPending, note); err != nil {
+		log.Error("recording ingestion retry failed", "err", err)
+	}
+	log.Warn("ingestion attempt failed; retrying", "err", cause)
+	return cause
+}
+
+// finishError marks the document ERROR and publishes knowledge_ready, in one
+// transaction. Its chunks (from an earlier successful run) stay stored but are not
+// searched, since retrieval only reads READY documents.
+func (s *Service) finishError(ctx context.Context, d docRow, msg string) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var cur docRow
+		if err := sqlx.GetContext(ctx, tx, &cur, sqlJobLockDoc, d.ID); err != nil {
+			if pg.IsNoRows(err) {
+				return nil
+			}
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, sqlJobError, d.ID, msg); err != nil {
+			return err
+		}
+		return s.publishReady(ctx, tx, cur, StatusError, cur.ChunkCount)
+	})
+}
+
+// publishReady emits knowledge_ready {docId, agentId, status, chunkCount} on tx.
+func (s *Service) publishReady(ctx context.Context, tx *sqlx.Tx, d docRow, status string, chunkCount int) error {
+	return s.pub.Publish(ctx, tx, realtime.Event{
+		WorkspaceID: d.WorkspaceID,
+		Type:        realtime.TypeKnowledgeReady,
+		Payload: map[string]any{
+			"docId": d.ID, "agentId": d.AgentID, "status": status, "chunkCount": chunkCount,
+		},
+	})
+}
+
+// ingest extracts, chunks, embeds and stores one document.
+func (s *Service) ingest(ctx context.Context, d docRow) error {
+	blocks, err := s.x.extract(ctx, d)
+	if err != nil {
+		return err
+	}
+	sha := contentHash(s.embedder.Model(), d.Type, blocks)
+	if d.ContentSHA256.Valid && d.ContentSHA256.String == sha {
+		var n int
+		if err := s.db.GetContext(ctx, &n, sqlCountChunks, d.ID); err != nil {
+			return err
+		}
+		if n > 0 {
+			s.log.Info("content unchanged; embedding skipped", "doc", d.ID, "chunks", n)
+			return s.finishReady(ctx, d, nil, nil, sha, n)
+		}
+	}
+
+	var chunks []chunk
+	if d.Type == TypeQA {
+		chunks = blockChunks(blocks)
+	} else {
+		size := chunkSizes[d.Type]
+		chunks = chunkBlocks(blocks, size[0], size[1])
+	}
+	if len(chunks) == 0 {
+		if d.Type == TypePDF {
+			return permanentf("No text could be extracted from this PDF (scanned PDFs without a text layer are not supported)")
+		}
+		return permanentf("No text could be extracted from this document")
+	}
+	if len(chunks) > maxChunks {
+		return permanentf("The document is too large: %d chunks, at most %d", len(chunks), maxChunks)
+	}
+	texts := make([]string, len(chunks))
+	for i, c := range chunks {
+		texts[i] = c.Text
+	}
+	vecs, err := s.embedder.Embed(ctx, texts)
+	if err != nil {
+		return err
+	}
+	if len(vecs) != len(chunks) {
+		return fmt.Errorf("embedder returned %d vectors for %d chunks", len(vecs), len(chunks))
+	}
+	return s.finishReady(ctx, d, chunks, vecs, sha, len(chunks))
+}
+
+// finishReady replaces the document's chunks (when chunks is not nil) and marks it READY
+// with its chunk count and content hash, publishing knowledge_ready, all in one
+// transaction. A document deleted meanwhile is left alone.
+//
+// The transaction does not follow the job's context: cancelling a lib/pq connection in
+// the middle of a COPY races its COPY reader against database/sql's rollback on the same
+// connection (seen with -race). A write that has started runs to its end; if the process
+// dies instead, Postgres rolls the transaction back when the connection drops.
+func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vecs [][]float32, sha string, n int) error {
+	ctx = context.WithoutCancel(ctx)
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		var cur docRow
+		if err := sqlx.GetContext(ctx, tx, &cur, sqlJobLockDoc, d.ID); err != nil {
+			if pg.IsNoRows(err) {
+				return nil
+			}
+			return err
+		}
+		if chunks != nil {
+			if _, err := tx.ExecContext(ctx, sqlDeleteChunks, d.ID); err != nil {
+				return err
+			}
+			if err := copyChunks(ctx, tx, cur, chunks, vecs, s.newID); err != nil {
+				return err
+			}
+		}
+		if _, err := tx.ExecContext(ctx, sqlJobReady, d.ID, n, sha); err != nil {
+			return err
+		}
+		return s.publishReady(ctx, tx, cur, StatusReady, n)
+	})
+}
+
+// SweepArgs is the periodic ingestion.sweep_stuck job.
+type SweepArgs struct{}
+
+// Kind implements river.JobArgs.
+func (SweepArgs) Kind() string { return "ingestion.sweep_stuck" }
+
+// InsertOpts: one attempt; the next tick tries again.
+func (SweepArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueDefault, MaxAttempts: 1}
+}
+
+type sweepWorker struct {
+	river.WorkerDefaults[SweepArgs]
+	svc *Service
+}
+
+// Timeout bounds one sweep.
+func (w *sweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return time.Minute }
+
+// Work marks orphaned documents ERROR.
+func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	_, err := w.svc.sweepStuck(ctx, stuckAfter)
+	return err
+}
+
+// sweepStuck marks ERROR the documents PENDING or PROCESSING for longer than after with
+// no live ingestion job (for example when the worker was killed during the last
+// attempt and River's rescuer discarded the job). It returns how many it marked.
+func (s *Service) sweepStuck(ctx context.Context, after time.Duration) (int, error) {
+	var ids []string
+	if err := s.db.SelectContext(ctx, &ids, sqlStuckDocs, fmt.Sprintf("%d seconds", int(after.Seconds()))); err != nil {
+		return 0, err
+	}
+	for _, id := range ids {
+		if err := s.finishError(ctx, docRow{ID: id}, "Processing stopped unexpectedly; reindex the document to try again"); err != nil {
+			return 0, err
+		}
+		s.log.Warn("orphaned document marked ERROR", slog.String("doc", id))
+	}
+	return len(ids), nil
+}

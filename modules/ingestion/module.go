@@ -1,0 +1,148 @@
+// Package ingestion owns each agent's knowledge base: documents (TEXT, QA, URL, SITEMAP,
+// YOUTUBE and uploaded files), their ingestion into chunks embedded in pgvector, uploads
+// to storage, and retrieval.
+//
+// Creating or reindexing a document writes the row (status PENDING) and its
+// ingestion.ingest_doc job in one transaction. The job extracts the text (fetching URLs
+// under a private-address policy checked at dial time), chunks it by words with overlap,
+// embeds the chunks and replaces the document's chunks in one transaction (DELETE plus a
+// bulk COPY), then marks the document READY and publishes knowledge_ready in the same
+// transaction. A re-run therefore never leaves duplicates or a half-written document, and
+// content whose hash is unchanged is not embedded again. Failures end in ERROR with an
+// errorMsg: at once when retrying cannot help, after the last attempt otherwise.
+//
+// Other modules retrieve knowledge through the Retriever contract.
+package ingestion
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/platform/ai"
+	"github.com/axonhq/axon/platform/cache"
+	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/realtime"
+	"github.com/axonhq/axon/platform/storage"
+)
+
+// AgentChecker tells whether an agent exists in a workspace. Exists returns nil, or an
+// apperr NOT_FOUND error for an unknown, deleted or other-workspace agent. The agents
+// module implements it (main.go adapts agents.Directory).
+type AgentChecker interface {
+	Exists(ctx context.Context, workspaceID, agentID string) error
+}
+
+// AgentCheckerFunc adapts a function to AgentChecker.
+type AgentCheckerFunc func(ctx context.Context, workspaceID, agentID string) error
+
+// Exists calls f.
+func (f AgentCheckerFunc) Exists(ctx context.Context, workspaceID, agentID string) error {
+	return f(ctx, workspaceID, agentID)
+}
+
+// Deps are what the module needs.
+type Deps struct {
+	DB        *pg.DB
+	Queue     queue.Inserter
+	Publisher realtime.Publisher
+	Cache     cache.Cache // query embeddings, 1 h
+	Embedder  ai.Embedder
+	Store     storage.Store
+	// Local is the local directory store when Store is one; it mounts
+	// PUT /v1/storage/local/* to receive the uploads its presigned URLs point at.
+	Local         *storage.Local
+	Agents        AgentChecker
+	Authenticated []echo.MiddlewareFunc
+	Log           *slog.Logger
+
+	// AllowPrivate (INGEST_ALLOW_PRIVATE) lets URL and SITEMAP documents fetch private
+	// and loopback addresses.
+	AllowPrivate bool
+	// YouTubeTranscriptURL is the base of the timedtext endpoint
+	// (YOUTUBE_TRANSCRIPT_BASE_URL; default https://www.youtube.com).
+	YouTubeTranscriptURL string
+	// MinSimilarity is the retrieval threshold (RAG_MIN_SIMILARITY); 0 picks the
+	// embedder's default (ai.OfflineMinSimilarity or ai.OpenAIMinSimilarity).
+	MinSimilarity float64
+
+	// AllowAddrs are dial addresses ("127.0.0.1:8080") exempt from the private-address
+	// policy while it stays on for every other address. Tests use it for httptest servers.
+	AllowAddrs []string
+	// RetryBase is the first backoff between job attempts (default 2 s, doubling).
+	RetryBase time.Duration
+}
+
+// Module is the ingestion module.
+type Module struct {
+	svc   *Service
+	authd []echo.MiddlewareFunc
+	local *storage.Local
+}
+
+// New builds the module.
+func New(d Deps) (*Module, error) {
+	switch {
+	case d.DB == nil, d.Queue == nil, d.Publisher == nil, d.Cache == nil, d.Embedder == nil,
+		d.Store == nil, d.Agents == nil, d.Log == nil:
+		return nil, fmt.Errorf("ingestion: DB, Queue, Publisher, Cache, Embedder, Store, Agents and Log are required")
+	case len(d.Authenticated) == 0:
+		return nil, fmt.Errorf("ingestion: the Authenticated middleware chain is required")
+	}
+	if d.Embedder.Dimensions() != ai.EmbeddingDimensions {
+		return nil, fmt.Errorf("ingestion: embedder returns %d dimensions, knowledge_chunks holds %d", d.Embedder.Dimensions(), ai.EmbeddingDimensions)
+	}
+	if d.RetryBase <= 0 {
+		d.RetryBase = 2 * time.Second
+	}
+	if d.MinSimilarity <= 0 {
+		d.MinSimilarity = ai.OpenAIMinSimilarity
+		if d.Embedder.Model() == ai.OfflineEmbeddingModel {
+			d.MinSimilarity = ai.OfflineMinSimilarity
+		}
+	}
+	svc := &Service{
+		db: d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
+		store: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
+		minSimilarity: d.MinSimilarity, retryBase: d.RetryBase,
+		x: &extractor{
+			fetch:       newFetcher(d.AllowPrivate, d.AllowAddrs),
+			transcripts: newTranscriptClient(d.YouTubeTranscriptURL),
+			store:       d.Store,
+			log:         d.Log,
+		},
+		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
+		now:   time.Now,
+	}
+	return &Module{svc: svc, authd: d.Authenticated, local: d.Local}, nil
+}
+
+// Name implements kernel.Module.
+func (m *Module) Name() string { return "ingestion" }
+
+// Workers registers ingestion.ingest_doc and ingestion.sweep_stuck.
+func (m *Module) Workers(w *river.Workers) error {
+	if err := river.AddWorkerSafely(w, &ingestWorker{svc: m.svc}); err != nil {
+		return err
+	}
+	return river.AddWorkerSafely(w, &sweepWorker{svc: m.svc})
+}
+
+// PeriodicJobs implements kernel.Scheduler: the sweep for documents orphaned in PENDING or
+// PROCESSING.
+func (m *Module) PeriodicJobs() []*river.PeriodicJob {
+	return []*river.PeriodicJob{
+		river.NewPeriodicJob(river.PeriodicInterval(sweepEvery), func() (river.JobArgs, *river.InsertOpts) {
+			return SweepArgs{}, nil
+		}, nil),
+	}
+}
+
+// Retriever returns the retrieval contract for the chat pipeline.
+func (m *Module) Retriever() Retriever { return m.svc }
