@@ -121,13 +121,42 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 	return p, nil
 }
 
-// modules builds the registry from main.go's module list.
-func (p *process) modules(ctx context.Context, o *Options) (*kernel.Registry, error) {
+// queue builds the modules from main.go's list and the River client they insert through:
+// a working client (returned, not started) when working, else an insert-only one.
+func (p *process) queue(ctx context.Context, o *Options, working bool) (*kernel.Registry, *queue.Worker, error) {
 	mods, err := o.Modules(ctx, p.deps)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return kernel.NewRegistry(mods...)
+	reg, err := kernel.NewRegistry(mods...)
+	if err != nil {
+		return nil, nil, err
+	}
+	workers, err := reg.Workers()
+	if err != nil {
+		return nil, nil, err
+	}
+	if !working {
+		client, err := queue.NewInsertOnly(p.db.DB.DB, workers, p.log)
+		if err != nil {
+			return nil, nil, err
+		}
+		p.lazy.Set(client)
+		return reg, nil, nil
+	}
+	w, err := queue.NewWorker(ctx, queue.WorkerOptions{
+		DB: p.db.DB.DB, DatabaseURL: p.cfg.DatabaseURL, Workers: workers,
+		PeriodicJobs: reg.PeriodicJobs(), Logger: p.log,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	p.lazy.Set(w.Client)
+	if p.deps.Metrics != nil {
+		events, _ := w.Subscribe(observe.JobEvents...)
+		go p.deps.Metrics.ObserveJobs(events)
+	}
+	return reg, w, nil
 }
 
 func runMigrate(ctx context.Context, o *Options, dir string) error {

@@ -14,7 +14,6 @@ import (
 	"riverqueue.com/riverui"
 
 	"github.com/axonhq/axon/platform/kernel"
-	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/web"
 )
@@ -28,32 +27,9 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 		return err
 	}
 	defer p.close()
-	reg, err := p.modules(ctx, o)
+	reg, worker, err := p.queue(ctx, o, withWorker)
 	if err != nil {
 		return err
-	}
-	workers, err := reg.Workers()
-	if err != nil {
-		return err
-	}
-
-	var worker *queue.Worker
-	if withWorker {
-		worker, err = queue.NewWorker(ctx, queue.WorkerOptions{
-			DB: p.db.DB.DB, DatabaseURL: p.cfg.DatabaseURL, Workers: workers,
-			PeriodicJobs: reg.PeriodicJobs(), Logger: p.log,
-		})
-		if err != nil {
-			return err
-		}
-		p.lazy.Set(worker.Client)
-		observeJobs(p.deps, worker)
-	} else {
-		client, err := queue.NewInsertOnly(p.db.DB.DB, workers, p.log)
-		if err != nil {
-			return err
-		}
-		p.lazy.Set(client)
 	}
 
 	e := BuildHTTP(p.deps, reg, p.redisPing(), p.started)
@@ -179,13 +155,4 @@ func basicAuth(user, pass string) echo.MiddlewareFunc {
 	return middleware.BasicAuth(func(u, pw string, _ echo.Context) (bool, error) {
 		return constantEq(u, user) && constantEq(pw, pass), nil
 	})
-}
-
-// observeJobs feeds the worker's job events into the metrics.
-func observeJobs(d *kernel.Deps, w *queue.Worker) {
-	if d.Metrics == nil {
-		return
-	}
-	events, _ := w.Subscribe(observe.JobEvents...)
-	go d.Metrics.ObserveJobs(events)
 }

@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/subtle"
-
-	"github.com/axonhq/axon/platform/queue"
 )
 
 func runWork(ctx context.Context, o *Options) error {
@@ -13,23 +11,10 @@ func runWork(ctx context.Context, o *Options) error {
 		return err
 	}
 	defer p.close()
-	reg, err := p.modules(ctx, o)
+	_, w, err := p.queue(ctx, o, true)
 	if err != nil {
 		return err
 	}
-	workers, err := reg.Workers()
-	if err != nil {
-		return err
-	}
-	w, err := queue.NewWorker(ctx, queue.WorkerOptions{
-		DB: p.db.DB.DB, DatabaseURL: p.cfg.DatabaseURL, Workers: workers,
-		PeriodicJobs: reg.PeriodicJobs(), Logger: p.log,
-	})
-	if err != nil {
-		return err
-	}
-	p.lazy.Set(w.Client)
-	observeJobs(p.deps, w)
 	if err := w.Start(ctx); err != nil {
 		return err
 	}
