@@ -31,7 +31,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		ae := toAppError(err)
 		status := ae.Status()
-		if status >= 500 {
+		// Only unexpected failures are reported; a deliberate 5xx answer (501 billing not
+		// configured, 503) is a state, not a bug, and would only be Sentry noise.
+		if ae.Code == apperr.Internal {
 			ctx := c.Request().Context()
 			attrs := []slog.Attr{
 				slog.String("requestId", c.Response().Header().Get(echo.HeaderXRequestID)),

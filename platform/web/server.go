@@ -134,7 +134,7 @@ func AccessLog(log *slog.Logger) echo.MiddlewareFunc {
 			}
 			req, res := c.Request(), c.Response()
 			level := slog.LevelInfo
-			if res.Status >= 500 {
+			if res.Status >= 500 && res.Status != http.StatusNotImplemented {
 				level = slog.LevelError
 			}
 			log.LogAttrs(req.Context(), level, "request",
