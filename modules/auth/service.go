@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -218,13 +219,15 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 
 // Me returns the user and their workspaces.
 func (s *Service) Me(ctx context.Context, p authn.Principal) (userRow, []membershipRow, error) {
-	var u userRow
-	if err := s.db.GetContext(ctx, &u, qUserByID, p.UserID); err != nil {
-		return u, nil, pg.MapError(err)
+	var row meRow
+	if err := s.db.GetContext(ctx, &row, qMe, p.UserID); err != nil {
+		return row.userRow, nil, pg.MapError(err)
 	}
 	var ms []membershipRow
-	err := s.db.SelectContext(ctx, &ms, qMemberships, p.UserID)
-	return u, ms, err
+	if err := json.Unmarshal(row.Memberships, &ms); err != nil {
+		return row.userRow, nil, fmt.Errorf("auth: memberships: %w", err)
+	}
+	return row.userRow, ms, nil
 }
 
 // SwitchWorkspace opens a session in another workspace the user belongs to.

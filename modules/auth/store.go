@@ -25,12 +25,19 @@ type workspaceRow struct {
 }
 
 type membershipRow struct {
-	WorkspaceID string    `db:"workspace_id"`
-	Name        string    `db:"name"`
-	Slug        string    `db:"slug"`
-	Plan        string    `db:"plan"`
-	Role        string    `db:"role"`
-	JoinedAt    time.Time `db:"joined_at"`
+	WorkspaceID string    `db:"workspace_id" json:"workspace_id"`
+	Name        string    `db:"name" json:"name"`
+	Slug        string    `db:"slug" json:"slug"`
+	Plan        string    `db:"plan" json:"plan"`
+	Role        string    `db:"role" json:"role"`
+	JoinedAt    time.Time `db:"joined_at" json:"joined_at"`
+}
+
+// meRow is the user with its memberships as JSON, read in one round trip (GET /auth/me
+// runs on every dashboard load).
+type meRow struct {
+	userRow
+	Memberships []byte `db:"memberships"`
 }
 
 type memberRow struct {
@@ -89,6 +96,16 @@ ORDER BY m.joined_at, m.workspace_id`
 SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
 FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
 WHERE m.user_id = $1 AND m.workspace_id = $2`
+
+	qMe = `
+SELECT u.id, u.email, u.password_hash, u.name, u.email_verified, u.created_at,
+       COALESCE((
+         SELECT json_agg(json_build_object('workspace_id', m.workspace_id, 'name', w.name, 'slug', w.slug,
+                                           'plan', w.plan, 'role', m.role, 'joined_at', m.joined_at)
+                         ORDER BY m.joined_at, m.workspace_id)
+         FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+         WHERE m.user_id = u.id), '[]') AS memberships
+FROM users u WHERE u.id = $1`
 
 	qWorkspace = `
 SELECT id, name, slug, plan, credit_balance, created_at FROM workspaces WHERE id = $1`
