@@ -124,8 +124,10 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		localStore = storage.NewLocal(cfg.LocalStorageDir, cfg.APIBaseURL, key[:])
 		store = localStore
 	} else {
-		st, err := storage.NewS3(ctx, storage.S3Config{Bucket: cfg.S3Bucket, Region: cfg.S3Region,
-			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey})
+		st, err := storage.NewS3(ctx, storage.S3Config{
+			Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey,
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -152,13 +154,17 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		if cfg.S3Bucket == "" {
 			return nil, fmt.Errorf("BACKUP_CRON: needs S3_BUCKET, the periodic backup writes to S3")
 		}
-		st, err := storage.NewS3(ctx, storage.S3Config{Bucket: cfg.S3Bucket, Region: cfg.S3Region,
-			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey})
+		st, err := storage.NewS3(ctx, storage.S3Config{
+			Bucket: cfg.S3Bucket, Region: cfg.S3Region,
+			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey,
+		})
 		if err != nil {
 			return nil, err
 		}
-		ops, err := backup.NewModule(backup.ModuleDeps{Cron: cfg.BackupCron, Store: backup.NewS3(st.Client(), st.Bucket()),
-			DatabaseURL: cfg.DatabaseURL, Log: d.Log})
+		ops, err := backup.NewModule(backup.ModuleDeps{
+			Cron: cfg.BackupCron, Store: backup.NewS3(st.Client(), st.Bucket()),
+			DatabaseURL: cfg.DatabaseURL, Log: d.Log,
+		})
 		if err != nil {
 			return nil, err
 		}

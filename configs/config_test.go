@@ -138,30 +138,57 @@ func TestValidationErrorsNameVariableAndForm(t *testing.T) {
 	}{
 		{"bad port", map[string]string{"PORT": "http"}, []string{"PORT", "an integer from 1 to 65535", `"http"`}},
 		{"port out of range", map[string]string{"PORT": "70000"}, []string{"PORT", "an integer from 1 to 65535"}},
-		{"short JWT secret in production", merge(productionEnv(), map[string]string{"JWT_SECRET": "short"}),
-			[]string{"JWT_SECRET", "at least 32 bytes"}},
-		{"development JWT secret in production", merge(productionEnv(), map[string]string{"JWT_SECRET": devJWTSecret}),
-			[]string{"JWT_SECRET", "not the development default"}},
-		{"channel key not hex", map[string]string{"CHANNEL_ENCRYPTION_KEY": strings.Repeat("zz", 32)},
-			[]string{"CHANNEL_ENCRYPTION_KEY", "64 hexadecimal characters"}},
-		{"channel key too short", map[string]string{"CHANNEL_ENCRYPTION_KEY": longKey[:62]},
-			[]string{"CHANNEL_ENCRYPTION_KEY", "64 hexadecimal characters"}},
-		{"old channel key", map[string]string{"CHANNEL_ENCRYPTION_KEY_OLD": "abc"},
-			[]string{"CHANNEL_ENCRYPTION_KEY_OLD", "64 hexadecimal characters"}},
-		{"connection_limit not a number", map[string]string{"DATABASE_URL": "postgres://u@h/db?connection_limit=many"},
-			[]string{"DATABASE_URL", "connection_limit", "integer from 1 to 1000", `"many"`}},
-		{"connection_limit zero", map[string]string{"DATABASE_URL": "postgres://u@h/db?connection_limit=0"},
-			[]string{"DATABASE_URL", "connection_limit"}},
-		{"pool_timeout bad", map[string]string{"DATABASE_URL": "postgres://u@h/db?pool_timeout=soon"},
-			[]string{"DATABASE_URL", "pool_timeout", "seconds"}},
-		{"not a postgres url", map[string]string{"DATABASE_URL": "mysql://u@h/db"},
-			[]string{"DATABASE_URL", "postgres://"}},
+		{
+			"short JWT secret in production", merge(productionEnv(), map[string]string{"JWT_SECRET": "short"}),
+			[]string{"JWT_SECRET", "at least 32 bytes"},
+		},
+		{
+			"development JWT secret in production", merge(productionEnv(), map[string]string{"JWT_SECRET": devJWTSecret}),
+			[]string{"JWT_SECRET", "not the development default"},
+		},
+		{
+			"channel key not hex",
+			map[string]string{"CHANNEL_ENCRYPTION_KEY": strings.Repeat("zz", 32)},
+			[]string{"CHANNEL_ENCRYPTION_KEY", "64 hexadecimal characters"},
+		},
+		{
+			"channel key too short",
+			map[string]string{"CHANNEL_ENCRYPTION_KEY": longKey[:62]},
+			[]string{"CHANNEL_ENCRYPTION_KEY", "64 hexadecimal characters"},
+		},
+		{
+			"old channel key",
+			map[string]string{"CHANNEL_ENCRYPTION_KEY_OLD": "abc"},
+			[]string{"CHANNEL_ENCRYPTION_KEY_OLD", "64 hexadecimal characters"},
+		},
+		{
+			"connection_limit not a number",
+			map[string]string{"DATABASE_URL": "postgres://u@h/db?connection_limit=many"},
+			[]string{"DATABASE_URL", "connection_limit", "integer from 1 to 1000", `"many"`},
+		},
+		{
+			"connection_limit zero",
+			map[string]string{"DATABASE_URL": "postgres://u@h/db?connection_limit=0"},
+			[]string{"DATABASE_URL", "connection_limit"},
+		},
+		{
+			"pool_timeout bad",
+			map[string]string{"DATABASE_URL": "postgres://u@h/db?pool_timeout=soon"},
+			[]string{"DATABASE_URL", "pool_timeout", "seconds"},
+		},
+		{
+			"not a postgres url",
+			map[string]string{"DATABASE_URL": "mysql://u@h/db"},
+			[]string{"DATABASE_URL", "postgres://"},
+		},
 		{"bad duration", map[string]string{"JWT_EXPIRES_IN": "forever"}, []string{"JWT_EXPIRES_IN", "duration"}},
 		{"bad bcrypt", map[string]string{"BCRYPT_COST": "3"}, []string{"BCRYPT_COST", "from 4 to 31"}},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, []string{"LOG_FORMAT", "json or text"}},
 		{"bad base url", map[string]string{"OPENAI_BASE_URL": "not a url"}, []string{"OPENAI_BASE_URL", "absolute URL"}},
-		{"stripe without webhook secret", merge(productionEnv(), map[string]string{"STRIPE_SECRET_KEY": "sk_live_x"}),
-			[]string{"STRIPE_WEBHOOK_SECRET"}},
+		{
+			"stripe without webhook secret", merge(productionEnv(), map[string]string{"STRIPE_SECRET_KEY": "sk_live_x"}),
+			[]string{"STRIPE_WEBHOOK_SECRET"},
+		},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -495,7 +495,7 @@ func TestTwoServersSharedLimitAndRedisOutage(t *testing.T) {
 	}
 
 	// Redis comes back on the same port: /health recovers without a restart.
-	rd = startRedis(t, rd.port)
+	startRedis(t, rd.port)
 	for _, s := range servers {
 		eventually(t, "health 200 after Redis is back", 10*time.Second, func() bool {
 			st, b := health(t, s.base)

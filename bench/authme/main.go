@@ -69,7 +69,7 @@ func run(c int, d time.Duration) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	defer srv.Process.Kill()
+	defer func() { _ = srv.Process.Kill() }()
 	if err := load.WaitHTTP("http://127.0.0.1:3591/health", 20*time.Second); err != nil {
 		return err
 	}
@@ -91,7 +91,7 @@ func run(c int, d time.Duration) error {
 	if err := b.Start(); err != nil {
 		return err
 	}
-	defer b.Process.Kill()
+	defer func() { _ = b.Process.Kill() }()
 	if err := load.WaitHTTP("http://127.0.0.1:3592/ping", 10*time.Second); err != nil {
 		return err
 	}

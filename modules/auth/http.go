@@ -132,8 +132,10 @@ func toWorkspaceRef(m membershipRow) workspaceRefDTO {
 }
 
 func toWorkspace(w WorkspaceInfo) workspaceDTO {
-	return workspaceDTO{ID: w.ID, Name: w.Name, Slug: w.Slug, Plan: w.Plan, CreditBalance: w.CreditBalance,
-		MemberCount: w.MemberCount, CreatedAt: w.CreatedAt.UTC()}
+	return workspaceDTO{
+		ID: w.ID, Name: w.Name, Slug: w.Slug, Plan: w.Plan, CreditBalance: w.CreditBalance,
+		MemberCount: w.MemberCount, CreatedAt: w.CreatedAt.UTC(),
+	}
 }
 
 func toMember(m memberRow) memberDTO {

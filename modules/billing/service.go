@@ -352,12 +352,12 @@ func (s *Service) priceForPlan(plan string) string {
 
 // planForPrice maps a configured price id back to its plan, or "".
 func (s *Service) planForPrice(price string) string {
-	switch {
-	case price == "":
+	switch price {
+	case "":
 		return ""
-	case price == s.cfg.PriceBuilder:
+	case s.cfg.PriceBuilder:
 		return plans.Builder
-	case price == s.cfg.PricePro:
+	case s.cfg.PricePro:
 		return plans.Pro
 	}
 	return ""

@@ -102,8 +102,10 @@ func TestSendThroughResend(t *testing.T) {
 	fake := &fakeResend{}
 	env, mod := setup(t, fake)
 	ws := env.NewWorkspace("STARTER", 0)
-	id := enqueue(t, env, mod, Message{WorkspaceID: ws.ID, To: "Owner <owner@example.com>", Template: TemplateLowCredits,
-		Data: map[string]any{"WorkspaceName": "Acme <Corp>", "Balance": 12, "Plan": "STARTER"}})
+	id := enqueue(t, env, mod, Message{
+		WorkspaceID: ws.ID, To: "Owner <owner@example.com>", Template: TemplateLowCredits,
+		Data: map[string]any{"WorkspaceName": "Acme <Corp>", "Balance": 12, "Plan": "STARTER"},
+	})
 	if st, _ := status(t, env, id); st != "QUEUED" {
 		t.Fatalf("status after enqueue = %s", st)
 	}
@@ -141,8 +143,10 @@ func TestRolledBackEnqueueSendsNothing(t *testing.T) {
 	var id string
 	err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
 		var err error
-		id, err = mod.Mailer().Enqueue(context.Background(), tx, Message{To: "a@example.com", Template: TemplateInvoiceReady,
-			Data: map[string]any{"WorkspaceName": "W"}})
+		id, err = mod.Mailer().Enqueue(context.Background(), tx, Message{
+			To: "a@example.com", Template: TemplateInvoiceReady,
+			Data: map[string]any{"WorkspaceName": "W"},
+		})
 		if err != nil {
 			return err
 		}

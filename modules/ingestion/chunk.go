@@ -104,7 +104,7 @@ func chunkGroup(blocks []block, from, to, size, overlap int) []chunk {
 			if i > start {
 				prev, cur := words[i-1].block, words[i].block
 				switch {
-				case prev != cur && !(blocks[prev].Inline && blocks[cur].Inline), prev == cur && words[i].newLine:
+				case prev != cur && (!blocks[prev].Inline || !blocks[cur].Inline), prev == cur && words[i].newLine:
 					b.WriteByte('\n')
 				default:
 					b.WriteByte(' ')

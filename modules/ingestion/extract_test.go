@@ -204,15 +204,18 @@ func TestFetcher(t *testing.T) {
 	defer site.Close()
 	mux.HandleFunc("/ok", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "<p>hello</p>") })
 	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) {
-		w.Write([]byte(strings.Repeat("a", fetchMaxBytes+10)))
+		_, _ = w.Write([]byte(strings.Repeat("a", fetchMaxBytes+10)))
 	})
 	mux.HandleFunc("/private", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, private.URL, http.StatusMovedPermanently)
 	})
 	hops := 0
 	mux.HandleFunc("/hop/", func(w http.ResponseWriter, r *http.Request) {
-		n := 0
-		fmt.Sscanf(r.URL.Path, "/hop/%d", &n)
+		var n int
+		if _, err := fmt.Sscanf(r.URL.Path, "/hop/%d", &n); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		hops++
 		if n == 0 {
 			fmt.Fprint(w, "arrived")

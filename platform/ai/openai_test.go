@@ -50,7 +50,14 @@ func newOpenAI(t *testing.T, fake *fakeopenai.Server, cfg ai.OpenAIConfig) (*ai.
 	return o, rec
 }
 
-func wantKind(t *testing.T, err error, kind error) *ai.Error {
+// wantKind fails the test unless err is an *ai.Error of the given kind.
+func wantKind(t *testing.T, err error, kind error) {
+	t.Helper()
+	_ = wantError(t, err, kind)
+}
+
+// wantError is wantKind for tests that go on to inspect the *ai.Error (Status, RetryAfter...).
+func wantError(t *testing.T, err error, kind error) *ai.Error {
 	t.Helper()
 	var e *ai.Error
 	if !errors.As(err, &e) {
@@ -253,7 +260,7 @@ func TestRetryAfterLongerThanMaxWaitFailsAtOnce(t *testing.T) {
 	o, rec := newOpenAI(t, fake, ai.OpenAIConfig{MaxRetryWait: 10 * time.Second})
 
 	_, err := o.Embed(t.Context(), []string{"hello"})
-	e := wantKind(t, err, ai.ErrRateLimited)
+	e := wantError(t, err, ai.ErrRateLimited)
 	if e.Status != http.StatusTooManyRequests || e.RetryAfter != 120*time.Second {
 		t.Errorf("Status, RetryAfter = %d, %v; want 429, 2m0s", e.Status, e.RetryAfter)
 	}
@@ -287,7 +294,7 @@ func TestServerErrorsExhaustRetries(t *testing.T) {
 	o, rec := newOpenAI(t, fake, ai.OpenAIConfig{RetryBaseDelay: 100 * time.Millisecond})
 
 	_, err := o.Complete(t.Context(), ai.ChatRequest{Messages: []ai.ChatMessage{{Role: ai.RoleUser, Content: "hi"}}})
-	e := wantKind(t, err, ai.ErrUnavailable)
+	e := wantError(t, err, ai.ErrUnavailable)
 	if e.Status != http.StatusInternalServerError {
 		t.Errorf("Status = %d, want 500", e.Status)
 	}
@@ -356,7 +363,7 @@ func TestClientErrorsAreNotRetried(t *testing.T) {
 		fake.FailNext(1, tt.status, "")
 		o, _ := newOpenAI(t, fake, ai.OpenAIConfig{})
 		_, err := o.Complete(t.Context(), ai.ChatRequest{Messages: []ai.ChatMessage{{Role: ai.RoleUser, Content: "hi"}}})
-		e := wantKind(t, err, tt.kind)
+		e := wantError(t, err, tt.kind)
 		if e.Status != tt.status {
 			t.Errorf("Status = %d, want %d", e.Status, tt.status)
 		}
@@ -613,7 +620,7 @@ func TestNonJSONErrorBody(t *testing.T) {
 	ai.SetSleep(o, (&sleepRecorder{}).sleep)
 
 	_, err := o.Embed(t.Context(), []string{"x"})
-	e := wantKind(t, err, ai.ErrUnavailable)
+	e := wantError(t, err, ai.ErrUnavailable)
 	mu.Lock()
 	defer mu.Unlock()
 	if e.Status != http.StatusBadGateway || calls != 4 {

@@ -176,10 +176,17 @@ func TestRoles(t *testing.T) {
 		r, min Role
 		ok     bool
 	}{
-		{RoleMember, RoleMember, true}, {RoleMember, RoleAdmin, false}, {RoleMember, RoleOwner, false},
-		{RoleAdmin, RoleMember, true}, {RoleAdmin, RoleAdmin, true}, {RoleAdmin, RoleOwner, false},
-		{RoleOwner, RoleMember, true}, {RoleOwner, RoleAdmin, true}, {RoleOwner, RoleOwner, true},
-		{Role("ROOT"), RoleMember, false}, {Role(""), RoleMember, false},
+		{RoleMember, RoleMember, true},
+		{RoleMember, RoleAdmin, false},
+		{RoleMember, RoleOwner, false},
+		{RoleAdmin, RoleMember, true},
+		{RoleAdmin, RoleAdmin, true},
+		{RoleAdmin, RoleOwner, false},
+		{RoleOwner, RoleMember, true},
+		{RoleOwner, RoleAdmin, true},
+		{RoleOwner, RoleOwner, true},
+		{Role("ROOT"), RoleMember, false},
+		{Role(""), RoleMember, false},
 	}
 	for _, c := range cases {
 		if got := c.r.AtLeast(c.min); got != c.ok {

@@ -155,6 +155,10 @@ func Restore(ctx context.Context, s Store, name string, o RestoreOptions) (Resul
 		}
 		return Result{}, fmt.Errorf("%w (nothing was restored)", err)
 	}
+	if writeErr != nil {
+		// pg_restore exited 0 without taking the whole dump: the target may be incomplete.
+		return Result{}, fmt.Errorf("write %s to pg_restore: %w (pg_restore exited without reading the whole dump; check the target)", s.URL(name), writeErr)
+	}
 	if eof && size > 0 && n != size {
 		return Result{}, fmt.Errorf("read %d of %d bytes of %s", n, size, s.URL(name))
 	}

@@ -206,7 +206,9 @@ func TestMemoryLimiterSlidingWindow(t *testing.T) {
 	}
 	// After the first two hits leave the window, exactly two slots free up (sliding, not fixed).
 	time.Sleep(170 * time.Millisecond)
-	if !l.Allow(ctx, "k", 3, w).Allowed || !l.Allow(ctx, "k", 3, w).Allowed {
+	first := l.Allow(ctx, "k", 3, w)
+	second := l.Allow(ctx, "k", 3, w)
+	if !first.Allowed || !second.Allowed {
 		t.Fatal("slots of expired hits not freed")
 	}
 	if l.Allow(ctx, "k", 3, w).Allowed {

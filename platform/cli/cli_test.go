@@ -45,6 +45,7 @@ func (pingModule) Name() string { return "ping" }
 func (pingModule) Routes(v1 *echo.Group) {
 	v1.GET("/ping", func(c echo.Context) error { return c.String(200, "pong") })
 }
+
 func (pingModule) Workers(w *river.Workers) error  { return river.AddWorkerSafely(w, &noopWorker{}) }
 func (pingModule) Check(ctx context.Context) error { return nil }
 

@@ -48,8 +48,10 @@ func TestMetricsCountRequestsByRoute(t *testing.T) {
 func TestMetricsObserveJobs(t *testing.T) {
 	m := NewMetrics(nil, "axon-test")
 	ch := make(chan *river.Event, 3)
-	ch <- &river.Event{Kind: river.EventKindJobCompleted, Job: &rivertype.JobRow{Kind: "email.send", Queue: "email"},
-		JobStats: &river.JobStatistics{RunDuration: 20 * time.Millisecond, QueueWaitDuration: 3 * time.Millisecond}}
+	ch <- &river.Event{
+		Kind: river.EventKindJobCompleted, Job: &rivertype.JobRow{Kind: "email.send", Queue: "email"},
+		JobStats: &river.JobStatistics{RunDuration: 20 * time.Millisecond, QueueWaitDuration: 3 * time.Millisecond},
+	}
 	ch <- &river.Event{Kind: river.EventKindJobFailed, Job: &rivertype.JobRow{Kind: "email.send", Queue: "email"}}
 	ch <- &river.Event{Kind: river.EventKindQueuePaused}
 	close(ch)

@@ -13,7 +13,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
@@ -262,7 +261,7 @@ func TestCopyInThroughWrappedDriver(t *testing.T) {
 	db := pgtest.DB(t)
 	tb := table(t, db, `id int, name text`)
 	err := db.InTx(context.Background(), func(tx *sqlx.Tx) error {
-		st, err := tx.Prepare(pq.CopyIn(tb, "id", "name"))
+		st, err := tx.Prepare(`COPY ` + tb + ` (id, name) FROM STDIN`)
 		if err != nil {
 			return err
 		}

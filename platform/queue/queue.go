@@ -121,7 +121,7 @@ func (w *Worker) Stop(ctx context.Context) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err = w.Client.StopAndCancel(hard)
+		err = w.StopAndCancel(hard)
 	}
 	w.listener.Close()
 	return err

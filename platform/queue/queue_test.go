@@ -237,7 +237,7 @@ func TestBackoff(t *testing.T) {
 		t.Errorf("FixedBackoff(10s) = +%s", d)
 	}
 	for attempt, want := range map[int]time.Duration{0: time.Second, 1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 10: time.Minute} {
-		d := queue.ExponentialBackoff(attempt, time.Second, time.Minute).Sub(time.Now())
+		d := time.Until(queue.ExponentialBackoff(attempt, time.Second, time.Minute))
 		if d < want*85/100 || d > want*115/100 {
 			t.Errorf("ExponentialBackoff(%d) = +%s, want %s ±10%%", attempt, d, want)
 		}

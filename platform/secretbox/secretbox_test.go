@@ -186,7 +186,8 @@ func TestKeyVersionIsStable(t *testing.T) {
 			t.Errorf("CurrentVersion = %d, want %d", b.CurrentVersion(), tc.want)
 		}
 	}
-	if KeyVersion(randomKey(t)) == KeyVersion(randomKey(t)) {
+	a, b := KeyVersion(randomKey(t)), KeyVersion(randomKey(t))
+	if a == b {
 		t.Fatal("two random keys share a version")
 	}
 }
