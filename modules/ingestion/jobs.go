@@ -24,14 +24,24 @@ const (
 	maxChunks = 10_000
 	// sweepEvery and stuckAfter: documents PENDING or PROCESSING for stuckAfter with no
 	// live job are marked ERROR by the periodic sweep.
-	sweepEvery = 10 * time.Minute
+	sweepEvery = 30 * time.Second
 	stuckAfter = 30 * time.Minute
+	// A worker renews a PROCESSING document's updated_at every heartbeatEvery. One silent
+	// for lostAfter died (SIGKILL, OOM, lost machine): the sweep queues a new job at once
+	// instead of waiting for River's rescuer (15 min) to notice the job. maxRecoveries
+	// bounds how often that happens to one document in an hour, so a document that kills
+	// its worker every time ends ERROR instead of looping.
+	heartbeatEvery = 10 * time.Second
+	lostAfter      = 45 * time.Second
+	maxRecoveries  = 3
 )
 
 // IngestDocArgs is the ingestion.ingest_doc job: extract, chunk, embed and store one
 // document.
 type IngestDocArgs struct {
 	DocID string `json:"docId"`
+	// Recovery marks a job queued by the sweep after a worker died (counted to stop loops).
+	Recovery bool `json:"recovery,omitempty"`
 }
 
 // Kind implements river.JobArgs.
@@ -78,6 +88,8 @@ func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttem
 	if _, err := s.db.ExecContext(ctx, sqlJobSetStatus, docID, StatusProcessing, d.ErrorMsg); err != nil {
 		return err
 	}
+	stop := s.heartbeat(ctx, docID)
+	defer stop()
 	defer func() {
 		if p := recover(); p != nil {
 			err = &ingestError{msg: "Processing failed unexpectedly", permanent: true, cause: fmt.Errorf("panic: %v", p)}
@@ -87,6 +99,29 @@ func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttem
 		}
 	}()
 	return s.ingest(ctx, d)
+}
+
+// heartbeat renews the document's updated_at while this attempt runs, so that the sweep
+// can tell a live worker from a dead one. The returned func stops it.
+func (s *Service) heartbeat(ctx context.Context, docID string) (stop func()) {
+	hctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(s.heartbeatEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-hctx.Done():
+				return
+			case <-t.C:
+				if _, err := s.db.ExecContext(hctx, sqlHeartbeat, docID); err != nil && hctx.Err() == nil {
+					s.log.Warn("ingestion heartbeat failed", "doc", docID, "err", err)
+				}
+			}
+		}
+	}()
+	return func() { cancel(); <-done }
 }
 
 // failed records a failed attempt on the document and returns what River should see.
@@ -243,10 +278,66 @@ type sweepWorker struct {
 // Timeout bounds one sweep.
 func (w *sweepWorker) Timeout(*river.Job[SweepArgs]) time.Duration { return time.Minute }
 
-// Work marks orphaned documents ERROR.
+// Work requeues documents whose worker died and marks orphaned documents ERROR.
 func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
+	if _, err := w.svc.recoverLost(ctx, lostAfter); err != nil {
+		return err
+	}
 	_, err := w.svc.sweepStuck(ctx, stuckAfter)
 	return err
+}
+
+// recoverLost finds PROCESSING documents whose heartbeat stopped for longer than after —
+// their worker died mid-attempt — and, in one transaction each, puts them back to
+// PENDING with a new ingestion job. The dead attempt's own job is rescued by River later
+// and finds the work done (unchanged content is not embedded again, and the chunk
+// replacement is one transaction, so nothing is duplicated). A document recovered
+// maxRecoveries times in the last hour ends ERROR. It returns how many it requeued.
+func (s *Service) recoverLost(ctx context.Context, after time.Duration) (int, error) {
+	var ids []string
+	if err := s.db.SelectContext(ctx, &ids, sqlLostDocs, fmt.Sprintf("%d milliseconds", after.Milliseconds())); err != nil {
+		return 0, err
+	}
+	requeued := 0
+	for _, id := range ids {
+		var giveUp, done bool
+		err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+			var recoveries int
+			err := tx.GetContext(ctx, &recoveries, sqlLockLostDoc, id, fmt.Sprintf("%d milliseconds", after.Milliseconds()))
+			if pg.IsNoRows(err) {
+				return nil // finished, deleted or taken by another sweeper meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			if recoveries >= maxRecoveries {
+				giveUp = true
+				return nil
+			}
+			if _, err := tx.ExecContext(ctx, sqlJobSetStatus, id, StatusPending,
+				"The worker processing this document stopped; retrying"); err != nil {
+				return err
+			}
+			_, err = s.queue.InsertTx(ctx, tx.Tx, IngestDocArgs{DocID: id, Recovery: true}, nil)
+			done = err == nil
+			return err
+		})
+		if err != nil {
+			return requeued, err
+		}
+		if giveUp {
+			if err := s.finishError(ctx, docRow{ID: id}, "Processing stopped repeatedly; the document may be too large or malformed"); err != nil {
+				return requeued, err
+			}
+			s.log.Warn("document abandoned after repeated lost workers", slog.String("doc", id))
+			continue
+		}
+		if done {
+			requeued++
+			s.log.Warn("document's worker was lost; requeued", slog.String("doc", id))
+		}
+	}
+	return requeued, nil
 }
 
 // sweepStuck marks ERROR the documents PENDING or PROCESSING for longer than after with

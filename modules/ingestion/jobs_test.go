@@ -111,8 +111,9 @@ func helperWorker(url, mode string) int {
 }
 
 // TestWorkerKilledMidIngestion kills a real worker process with SIGKILL in the middle of
-// an ingestion, once while it embeds and once while it COPYs the chunks, then lets another
-// worker pick the job up again: the document ends READY once, with exactly its chunks.
+// an ingestion, once while it embeds and once while it COPYs the chunks; a new worker's
+// sweep notices the stopped heartbeat and requeues the document, which ends READY once,
+// with exactly its chunks.
 func TestWorkerKilledMidIngestion(t *testing.T) {
 	for _, phase := range []string{"embedding", "copy"} {
 		t.Run(phase, func(t *testing.T) { killMidIngestion(t, phase) })
@@ -187,13 +188,11 @@ WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY kno
 		t.Fatalf("%d chunks visible after the kill", n)
 	}
 
-	// The dead worker's job stays "running" until River's rescuer (RescueStuckJobsAfter,
-	// 15 min) makes it retryable and the scheduler makes it available again; do both now
-	// (the scheduler runs on the leader, and the killed process held the leadership).
-	res, err := h.DB.Exec(`UPDATE river_job SET state = 'available', scheduled_at = now()
-WHERE kind = 'ingestion.ingest_doc' AND args->>'docId' = $1 AND state = 'running'`, id)
-	if n, _ := res.RowsAffected(); err != nil || n != 1 {
-		t.Fatalf("rescue: %d rows, %v", n, err)
+	// The dead worker's job stays "running" until River's rescuer (15 min). The heartbeat
+	// stopped with the process, though: once it is older than lostAfter (aged here rather
+	// than waited for), a new worker's start-up sweep requeues the document.
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET updated_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
 	}
 	h.StartWorker()
 	h.ready(ws, agent, id, chunks)
@@ -399,5 +398,102 @@ func TestIterativeScanKeepsK(t *testing.T) {
 	}
 	if len(plain) >= 3 || len(iterative) != 3 {
 		t.Fatalf("rows: plain scan %d (want < 3, or the test proves nothing), iterative scan %d (want 3)", len(plain), len(iterative))
+	}
+}
+
+// TestRecoverLostWorker: a document whose worker died mid-attempt (its job still
+// "running", its heartbeat stopped) is requeued by the sweep and ends READY once, without
+// waiting for River's rescuer; a document with a live heartbeat is left alone; one that
+// loses its worker maxRecoveries times ends ERROR.
+func TestRecoverLostWorker(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	ws := h.NewWorkspace("STARTER", 0)
+	agent := h.agent(ws)
+	lost := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "Lost", "content": words("refund", 700)})
+	live := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "Live", "content": "A worker is busy with this one right now."})
+	// Both jobs were picked up by a worker that then died: River still says "running".
+	if _, err := h.DB.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE args->>'docId' IN ($1, $2)`, lost, live); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '2 minutes' WHERE id = $1`, lost); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() WHERE id = $1`, live); err != nil {
+		t.Fatal(err)
+	}
+	// The sweep covers every workspace, so other tests' documents may be counted too.
+	n, err := h.mod.svc.recoverLost(ctx, lostAfter)
+	if err != nil || n < 1 {
+		t.Fatalf("recovered %d, %v; want at least 1", n, err)
+	}
+	var lostStatus string
+	var recoveryJobs int
+	_ = h.DB.Get(&lostStatus, `SELECT status FROM knowledge_docs WHERE id = $1`, lost)
+	_ = h.DB.Get(&recoveryJobs, `SELECT count(*) FROM river_job WHERE args->>'docId' = $1 AND (args->>'recovery')::boolean AND state = 'available'`, lost)
+	if lostStatus != StatusPending || recoveryJobs != 1 {
+		t.Fatalf("lost doc: status %s, %d recovery jobs", lostStatus, recoveryJobs)
+	}
+	var liveStatus string
+	_ = h.DB.Get(&liveStatus, `SELECT status FROM knowledge_docs WHERE id = $1`, live)
+	if liveStatus != StatusProcessing {
+		t.Fatalf("a document with a live heartbeat was touched: %s", liveStatus)
+	}
+	h.StartWorker()
+	d := h.ready(ws, agent, lost, -1)
+	if d.ChunkCount < 2 {
+		t.Fatalf("chunkCount %d", d.ChunkCount)
+	}
+	// The dead attempt's job, rescued later, finds the work done: still one set of chunks.
+	if err := h.mod.svc.runIngest(ctx, lost, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	h.ready(ws, agent, lost, d.ChunkCount)
+
+	// A document that keeps killing its worker is given up after maxRecoveries.
+	doomed := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "Doomed", "content": "This document kills every worker that tries to embed it."})
+	for i := 0; i < maxRecoveries; i++ {
+		if _, err := h.DB.Exec(`INSERT INTO river_job (args, kind, max_attempts, queue, state, attempt, attempted_at, finalized_at) VALUES (jsonb_build_object('docId', $1::text, 'recovery', true), 'ingestion.ingest_doc', 3, 'ingestion', 'discarded', 1, now(), now())`, doomed); err != nil {
+			t.Fatal(err)
+		}
+	}
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		var s string
+		_ = h.DB.Get(&s, `SELECT status FROM knowledge_docs WHERE id = $1`, doomed)
+		return s == StatusReady
+	}, "doomed doc processed once")
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '2 minutes' WHERE id = $1`, doomed); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.mod.svc.recoverLost(ctx, lostAfter); err != nil {
+		t.Fatal(err)
+	}
+	var st, msg string
+	_ = h.DB.QueryRow(`SELECT status, coalesce(error_msg, '') FROM knowledge_docs WHERE id = $1`, doomed).Scan(&st, &msg)
+	if st != StatusError || !strings.Contains(msg, "repeatedly") {
+		t.Fatalf("doomed doc: %s %q", st, msg)
+	}
+}
+
+// TestHeartbeatRenewsProcessingDocs: while an attempt runs, the document's updated_at
+// keeps moving, so the sweep never mistakes a slow worker for a dead one.
+func TestHeartbeatRenewsProcessingDocs(t *testing.T) {
+	h := newHarness(t)
+	ws := h.NewWorkspace("STARTER", 0)
+	id := h.create(ws, h.agent(ws), map[string]any{"type": "TEXT", "title": "Slow", "content": "Slow to embed."})
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '1 hour' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	svc := *h.mod.svc
+	svc.heartbeatEvery = 20 * time.Millisecond
+	stop := svc.heartbeat(context.Background(), id)
+	apitest.Eventually(t, 5*time.Second, func() bool {
+		var fresh bool
+		_ = h.DB.Get(&fresh, `SELECT updated_at > now() - interval '10 seconds' FROM knowledge_docs WHERE id = $1`, id)
+		return fresh
+	}, "heartbeat renewed updated_at")
+	stop()
+	if n, err := h.mod.svc.recoverLost(context.Background(), lostAfter); err != nil || n != 0 {
+		t.Fatalf("recovered %d (%v) while the heartbeat was fresh", n, err)
 	}
 }

@@ -110,7 +110,7 @@ func New(d Deps) (*Module, error) {
 	svc := &Service{
 		db: d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
 		store: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
-		minSimilarity: d.MinSimilarity, retryBase: d.RetryBase,
+		minSimilarity: d.MinSimilarity, retryBase: d.RetryBase, heartbeatEvery: heartbeatEvery,
 		x: &extractor{
 			fetch:       newFetcher(d.AllowPrivate, d.AllowAddrs),
 			transcripts: newTranscriptClient(d.YouTubeTranscriptURL),
@@ -138,9 +138,10 @@ func (m *Module) Workers(w *river.Workers) error {
 // PROCESSING.
 func (m *Module) PeriodicJobs() []*river.PeriodicJob {
 	return []*river.PeriodicJob{
+		// RunOnStart: a worker restarted after a crash recovers its lost documents at once.
 		river.NewPeriodicJob(river.PeriodicInterval(sweepEvery), func() (river.JobArgs, *river.InsertOpts) {
 			return SweepArgs{}, nil
-		}, nil),
+		}, &river.PeriodicJobOpts{RunOnStart: true}),
 	}
 }
 

@@ -38,8 +38,10 @@ type Service struct {
 	x             *extractor
 	minSimilarity float64
 	retryBase     time.Duration
-	newID         func() string
-	now           func() time.Time
+	// heartbeatEvery is how often a running attempt renews its document (tests shorten it).
+	heartbeatEvery time.Duration
+	newID          func() string
+	now            func() time.Time
 }
 
 var (

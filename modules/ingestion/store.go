@@ -110,6 +110,30 @@ UPDATE knowledge_docs SET status = 'ERROR', error_msg = $2, updated_at = now() W
 
 	sqlDeleteChunks = `DELETE FROM knowledge_chunks WHERE doc_id = $1`
 
+	sqlHeartbeat = `
+UPDATE knowledge_docs SET updated_at = now() WHERE id = $1 AND status = 'PROCESSING'`
+
+	// sqlLostDocs finds PROCESSING documents whose heartbeat stopped ($1 interval).
+	sqlLostDocs = `
+SELECT id FROM knowledge_docs
+WHERE status = 'PROCESSING' AND updated_at < now() - $1::interval
+ORDER BY updated_at
+LIMIT 100`
+
+	// sqlLockLostDoc re-checks one lost document under a row lock (SKIP LOCKED: a live
+	// worker's final write, or another sweeper, holds it) and counts the recovery jobs
+	// queued for it in the last hour.
+	sqlLockLostDoc = `
+WITH d AS (
+    SELECT id FROM knowledge_docs
+    WHERE id = $1 AND status = 'PROCESSING' AND updated_at < now() - $2::interval
+    FOR UPDATE SKIP LOCKED
+)
+SELECT (SELECT count(*) FROM river_job j
+        WHERE j.kind = 'ingestion.ingest_doc' AND j.args->>'docId' = d.id::text
+          AND (j.args->>'recovery')::boolean AND j.created_at > now() - interval '1 hour')
+FROM d`
+
 	// sqlStuckDocs finds documents left PENDING or PROCESSING for 30 minutes without a
 	// live ingestion job, e.g. when River's rescuer discarded a job whose worker was
 	// killed during its last attempt.
