@@ -97,8 +97,14 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
+	// agents deletes an agent's knowledge through ingestion, which needs agents' Directory:
+	// the closure reads ingestMod when a delete runs, after both exist.
+	var ingestMod *ingestion.Module
 	agentsMod, err := agents.New(agents.Deps{
 		DB: d.DB, Publisher: d.Publisher, Authenticated: authMod.Authenticated(), Log: d.Log,
+		RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
+			return ingestMod.RemoveAgentKnowledge(ctx, tx, workspaceID, agentID)
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -133,7 +139,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		}
 		store = st
 	}
-	ingestMod, err := ingestion.New(ingestion.Deps{
+	ingestMod, err = ingestion.New(ingestion.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache,
 		Embedder: provider, Store: store, Local: localStore,
 		Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, workspaceID, agentID string) error {

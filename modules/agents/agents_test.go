@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/modules/agents"
@@ -30,6 +31,11 @@ func newEnv(t *testing.T) (*apitest.Env, *agents.Module) {
 		mod, err = agents.New(agents.Deps{
 			DB: d.DB, Publisher: d.Publisher, Log: d.Log,
 			Authenticated: []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
+			// Stands in for ingestion: the rows go in the same transaction as the agent.
+			RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
+				_, err := tx.ExecContext(ctx, `DELETE FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2`, workspaceID, agentID)
+				return err
+			},
 		})
 		return []kernel.Module{mod}, err
 	})

@@ -9,8 +9,10 @@ package agents
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
@@ -25,6 +27,9 @@ type Deps struct {
 	// Authenticated is the middleware chain of every dashboard route (auth's Authenticated()).
 	Authenticated []echo.MiddlewareFunc
 	Log           *slog.Logger
+	// RemoveKnowledge deletes an agent's knowledge (documents, chunks, stored files) inside
+	// the agent's delete transaction; ingestion owns that data and implements it.
+	RemoveKnowledge func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
 }
 
 // Module is the agents module.
@@ -41,7 +46,10 @@ func New(d Deps) (*Module, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	return &Module{svc: &Service{db: d.DB, pub: d.Publisher, log: d.Log}, authed: d.Authenticated}, nil
+	if d.RemoveKnowledge == nil {
+		return nil, fmt.Errorf("agents: RemoveKnowledge is required")
+	}
+	return &Module{svc: &Service{db: d.DB, pub: d.Publisher, log: d.Log, removeKnowledge: d.RemoveKnowledge}, authed: d.Authenticated}, nil
 }
 
 // Name implements kernel.Module.

@@ -31,9 +31,10 @@ const (
 
 // Service is the agents business logic; it never sees echo.
 type Service struct {
-	db  *pg.DB
-	pub realtime.Publisher
-	log *slog.Logger
+	db              *pg.DB
+	pub             realtime.Publisher
+	log             *slog.Logger
+	removeKnowledge func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
 }
 
 // ErrNotFound is the answer for a missing, deleted or other-workspace agent.
@@ -274,8 +275,8 @@ func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Cha
 	return d, err
 }
 
-// Delete soft-deletes the agent and removes its knowledge (docs and, by cascade, chunks) and
-// its channel links in one transaction. Conversations are kept. The agent is NOT_FOUND
+// Delete soft-deletes the agent and removes its channel links and, through the knowledge
+// owner's RemoveKnowledge, its documents, chunks and files, in one transaction. Conversations are kept. The agent is NOT_FOUND
 // everywhere afterwards.
 func (s *Service) Delete(ctx context.Context, workspaceID, agentID string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -291,14 +292,13 @@ func (s *Service) Delete(ctx context.Context, workspaceID, agentID string) error
 			args []any
 		}{
 			{qSoftDeleteAgent, []any{agentID, workspaceID}},
-			{qDeleteKnowledge, []any{workspaceID, agentID}},
 			{qDeleteChannelLinks, []any{agentID}},
 		} {
 			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
 				return err
 			}
 		}
-		return nil
+		return s.removeKnowledge(ctx, tx, workspaceID, agentID)
 	})
 }
 

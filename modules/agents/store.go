@@ -162,7 +162,6 @@ LIMIT $4`
 	qSoftDeleteAgent = `UPDATE agents SET deleted_at = now(), updated_at = now() WHERE id = $1 AND workspace_id = $2`
 
 	// Chunks go with their docs (ON DELETE CASCADE).
-	qDeleteKnowledge = `DELETE FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2`
 
 	qDeleteChannelLinks = `DELETE FROM agent_channels WHERE agent_id = $1`
 

@@ -13,6 +13,7 @@ import (
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
+	"github.com/axonhq/axon/platform/storage"
 )
 
 // Job settings (SPEC §6).
@@ -355,4 +356,59 @@ func (s *Service) sweepStuck(ctx context.Context, after time.Duration) (int, err
 		s.log.Warn("orphaned document marked ERROR", slog.String("doc", id))
 	}
 	return len(ids), nil
+}
+
+// DeleteFilesArgs is the ingestion.delete_files job: remove stored files of documents that
+// were deleted in bulk (an agent's delete). Queued in the deleting transaction.
+type DeleteFilesArgs struct {
+	Keys []string `json:"keys"`
+}
+
+// Kind implements river.JobArgs.
+func (DeleteFilesArgs) Kind() string { return "ingestion.delete_files" }
+
+// InsertOpts: the default queue, 5 attempts (storage outages are retried).
+func (DeleteFilesArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueDefault, MaxAttempts: 5}
+}
+
+type deleteFilesWorker struct {
+	river.WorkerDefaults[DeleteFilesArgs]
+	svc *Service
+}
+
+// Timeout bounds one attempt.
+func (w *deleteFilesWorker) Timeout(*river.Job[DeleteFilesArgs]) time.Duration {
+	return 2 * time.Minute
+}
+
+// Work deletes every key; a missing file is already gone (idempotent), any other failure
+// retries the job (keys deleted earlier are then missing, which is fine).
+func (w *deleteFilesWorker) Work(ctx context.Context, job *river.Job[DeleteFilesArgs]) error {
+	var errs []error
+	for _, key := range job.Args.Keys {
+		if err := w.svc.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+			errs = append(errs, fmt.Errorf("delete %s: %w", key, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// removeAgentKnowledge deletes the agent's documents on tx and queues their files' deletion.
+func (s *Service) removeAgentKnowledge(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
+	var keys []string
+	if err := tx.SelectContext(ctx, &keys, sqlDeleteAgentDocs, workspaceID, agentID); err != nil {
+		return err
+	}
+	files := keys[:0]
+	for _, k := range keys {
+		if k != "" {
+			files = append(files, k)
+		}
+	}
+	if len(files) == 0 {
+		return nil
+	}
+	_, err := s.queue.InsertTx(ctx, tx.Tx, DeleteFilesArgs{Keys: files}, nil)
+	return err
 }

@@ -497,3 +497,51 @@ func TestHeartbeatRenewsProcessingDocs(t *testing.T) {
 		t.Fatalf("recovered %d (%v) while the heartbeat was fresh", n, err)
 	}
 }
+
+// TestRemoveAgentKnowledge: an agent's delete removes its documents and chunks in the
+// caller's transaction and, only once that commits, the stored files.
+func TestRemoveAgentKnowledge(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	ws := h.NewWorkspace("BUILDER", 0)
+	agent, other := h.agent(ws), h.agent(ws)
+	h.StartWorker()
+	key := h.upload(ws, "guide.txt", "text/plain", []byte(words("Guide.", 80)))
+	fileDoc := h.create(ws, agent, map[string]any{"type": "PDF", "title": "Guide", "storageKey": key})
+	textDoc := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "Notes", "content": words("Notes.", 60)})
+	keep := h.create(ws, other, map[string]any{"type": "TEXT", "title": "Other agent", "content": words("Other.", 60)})
+	for _, id := range []string{fileDoc, textDoc} {
+		h.wait(ws, agent, id)
+	}
+	h.wait(ws, other, keep)
+
+	// A rolled-back delete removes nothing, file included.
+	_ = h.DB.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := h.mod.RemoveAgentKnowledge(ctx, tx, ws.ID, agent); err != nil {
+			t.Fatal(err)
+		}
+		return errors.New("roll back")
+	})
+	if _, _, err := h.local.Open(ctx, key); err != nil {
+		t.Fatalf("file gone after a rolled-back delete: %v", err)
+	}
+	// Another workspace's id removes nothing.
+	stranger := h.NewWorkspace("STARTER", 0)
+	if err := h.DB.InTx(ctx, func(tx *sqlx.Tx) error { return h.mod.RemoveAgentKnowledge(ctx, tx, stranger.ID, agent) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.DB.InTx(ctx, func(tx *sqlx.Tx) error { return h.mod.RemoveAgentKnowledge(ctx, tx, ws.ID, agent) }); err != nil {
+		t.Fatal(err)
+	}
+	var docs, chunks, kept int
+	_ = h.DB.Get(&docs, `SELECT count(*) FROM knowledge_docs WHERE agent_id = $1`, agent)
+	_ = h.DB.Get(&chunks, `SELECT count(*) FROM knowledge_chunks WHERE agent_id = $1`, agent)
+	_ = h.DB.Get(&kept, `SELECT count(*) FROM knowledge_docs WHERE id = $1`, keep)
+	if docs != 0 || chunks != 0 || kept != 1 {
+		t.Fatalf("after delete: %d docs, %d chunks of the agent; other agent's doc kept = %d", docs, chunks, kept)
+	}
+	apitest.Eventually(t, 10*time.Second, func() bool {
+		_, _, err := h.local.Open(ctx, key)
+		return errors.Is(err, storage.ErrNotFound)
+	}, "the stored file deleted by ingestion.delete_files")
+}

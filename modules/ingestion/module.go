@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
@@ -131,7 +132,17 @@ func (m *Module) Workers(w *river.Workers) error {
 	if err := river.AddWorkerSafely(w, &ingestWorker{svc: m.svc}); err != nil {
 		return err
 	}
+	if err := river.AddWorkerSafely(w, &deleteFilesWorker{svc: m.svc}); err != nil {
+		return err
+	}
 	return river.AddWorkerSafely(w, &sweepWorker{svc: m.svc})
+}
+
+// RemoveAgentKnowledge deletes every document of an agent (chunks cascade) inside the
+// caller's transaction (the agents module's delete) and queues the deletion of their
+// stored files in the same transaction, so files go only if the delete commits.
+func (m *Module) RemoveAgentKnowledge(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
+	return m.svc.removeAgentKnowledge(ctx, tx, workspaceID, agentID)
 }
 
 // PeriodicJobs implements kernel.Scheduler: the sweep for documents orphaned in PENDING or

@@ -83,6 +83,10 @@ RETURNING ` + docColumns
 DELETE FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2 AND id = $3
 RETURNING COALESCE(storage_key, '')`
 
+	sqlDeleteAgentDocs = `
+DELETE FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2
+RETURNING COALESCE(storage_key, '')`
+
 	sqlMarkPending = `
 UPDATE knowledge_docs SET status = 'PENDING', error_msg = NULL, updated_at = now()
 WHERE workspace_id = $1 AND agent_id = $2 AND id = $3
