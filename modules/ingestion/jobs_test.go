@@ -190,8 +190,13 @@ WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY kno
 
 	// The dead worker's job stays "running" until River's rescuer (15 min). The heartbeat
 	// stopped with the process, though: once it is older than lostAfter (aged here rather
-	// than waited for), a new worker's start-up sweep requeues the document.
+	// than waited for), the sweep requeues the document. The sweep is called directly: as
+	// a periodic job it runs on River's leader, and the killed process was the leader, so
+	// it would first wait out the leader fail-over (~20 s).
 	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET updated_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.mod.svc.recoverLost(context.Background(), lostAfter); err != nil {
 		t.Fatal(err)
 	}
 	h.StartWorker()
