@@ -1,7 +1,6 @@
 package pg_test
 
 import (
-	"bytes"
 	"context"
 	"io/fs"
 	"strings"
@@ -13,25 +12,8 @@ import (
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
+	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
-
-// lockedWriter lets concurrent migrators print into one buffer.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
 
 func migrations(t *testing.T) fs.FS {
 	t.Helper()
@@ -122,7 +104,7 @@ func TestMigratorUpStatusRollbackResolve(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer d.Close()
-	var out lockedWriter
+	var out syncbuf.Buffer
 	m := pg.NewMigrator(d, migrations(t), queue.MigrateUp, &out)
 
 	if err := m.Up(ctx); err != nil {
@@ -141,7 +123,7 @@ func TestMigratorUpStatusRollbackResolve(t *testing.T) {
 		}
 	}
 
-	out.b.Reset()
+	out.Reset()
 	if err := m.Up(ctx); err != nil {
 		t.Fatalf("second Up: %v", err)
 	}
@@ -152,7 +134,7 @@ func TestMigratorUpStatusRollbackResolve(t *testing.T) {
 		t.Errorf("second Up changed goose_db_version: %v → %v", applied, again)
 	}
 
-	out.b.Reset()
+	out.Reset()
 	if err := m.Status(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +148,7 @@ func TestMigratorUpStatusRollbackResolve(t *testing.T) {
 	}
 
 	// Mark the newest migration as not applied: only its row goes, no SQL runs.
-	out.b.Reset()
+	out.Reset()
 	if err := m.RollbackResolve(ctx, top, false); err != nil {
 		t.Fatal(err)
 	}
@@ -180,14 +162,14 @@ func TestMigratorUpStatusRollbackResolve(t *testing.T) {
 	if !tableExists(t, d, "realtime_events") {
 		t.Error("RollbackResolve without --run-down ran SQL")
 	}
-	out.b.Reset()
+	out.Reset()
 	if err := m.RollbackResolve(ctx, top, false); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "nothing changed") {
 		t.Errorf("second RollbackResolve printed %q", out.String())
 	}
-	out.b.Reset()
+	out.Reset()
 	if err := m.Status(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -208,7 +190,7 @@ func TestMigratorConcurrentUpAndRunDown(t *testing.T) {
 	ctx := context.Background()
 	url := pgtest.Fresh(t)
 	dbs := []*pg.DB{open(t, url), open(t, url)}
-	outs := []*lockedWriter{{}, {}}
+	outs := []*syncbuf.Buffer{{}, {}}
 	errs := make([]error, 2)
 	var wg sync.WaitGroup
 	for i := range dbs {
@@ -247,7 +229,7 @@ func TestMigratorConcurrentUpAndRunDown(t *testing.T) {
 	}
 
 	// --run-down runs the down SQL of an applied version.
-	var out lockedWriter
+	var out syncbuf.Buffer
 	m := pg.NewMigrator(dbs[0], migrations(t), queue.MigrateUp, &out)
 	if err := m.RollbackResolve(ctx, 9, true); err != nil {
 		t.Fatal(err)
@@ -261,7 +243,7 @@ func TestMigratorConcurrentUpAndRunDown(t *testing.T) {
 	if versionRows(t, dbs[0])[9] != 0 {
 		t.Error("version 9 still marked applied")
 	}
-	out.b.Reset()
+	out.Reset()
 	if err := m.RollbackResolve(ctx, 9, true); err != nil {
 		t.Fatal(err)
 	}

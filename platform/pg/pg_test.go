@@ -17,6 +17,7 @@ import (
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
+	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
 
 // table creates a uniquely named table for one test and drops it afterwards.
@@ -202,7 +203,7 @@ func (r *slowRecorder) get() []string {
 
 func TestSlowQueryHook(t *testing.T) {
 	rec := &slowRecorder{}
-	var logs lockedBuffer
+	var logs syncbuf.Buffer
 	db, err := pg.Open(context.Background(), pg.Options{
 		URL: pgtest.URL(t), MaxConns: 2, SlowThreshold: 50 * time.Millisecond,
 		Logger: slog.New(slog.NewJSONHandler(&logs, nil)), OnSlow: rec.record,
@@ -334,21 +335,4 @@ func TestMapError(t *testing.T) {
 	if !errors.Is(pg.MapError(sql.ErrNoRows), sql.ErrNoRows) {
 		t.Error("no rows cause lost")
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

@@ -1,7 +1,6 @@
 package queue_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,6 +18,7 @@ import (
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
+	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
 
 // recordArgs is the test job: it records its marker, or fails when Fail is set.
@@ -59,29 +59,12 @@ func (w *recordWorker) wasWorked(marker string) bool {
 	return ok
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 type fixture struct {
 	db       *pg.DB
 	queue    string
 	inserter *queue.Client
 	worker   *recordWorker
-	logs     *lockedBuffer
+	logs     *syncbuf.Buffer
 }
 
 // start runs a working client (the LISTEN driver, as `axon work` does) on a queue of its own
@@ -89,7 +72,7 @@ type fixture struct {
 func start(t *testing.T) *fixture {
 	t.Helper()
 	db := pgtest.DB(t)
-	f := &fixture{db: db, queue: "qt_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12], worker: newRecordWorker(), logs: &lockedBuffer{}}
+	f := &fixture{db: db, queue: "qt_" + strings.ReplaceAll(uuid.NewString(), "-", "")[:12], worker: newRecordWorker(), logs: &syncbuf.Buffer{}}
 	log := observe.NewLogger(f.logs, observe.LogOptions{Level: slog.LevelInfo, Format: "json"})
 	workers := river.NewWorkers()
 	river.AddWorker(workers, f.worker)

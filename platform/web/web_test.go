@@ -11,7 +11,6 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,28 +21,12 @@ import (
 	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
+	"github.com/axonhq/axon/platform/testkit/syncbuf"
 	"github.com/axonhq/axon/platform/web"
 )
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // lines returns the JSON log lines.
-func (l *logBuffer) lines(t *testing.T) []map[string]any {
+func logLines(t *testing.T, l *syncbuf.Buffer) []map[string]any {
 	t.Helper()
 	var out []map[string]any
 	for _, ln := range strings.Split(strings.TrimSpace(l.String()), "\n") {
@@ -70,12 +53,12 @@ type payload struct {
 
 type testServer struct {
 	*httptest.Server
-	logs *logBuffer
+	logs *syncbuf.Buffer
 }
 
 func newServer(t *testing.T, o web.Options) *testServer {
 	t.Helper()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	o.Logger = observe.NewLogger(logs, observe.LogOptions{Level: slog.LevelDebug, Format: "json"})
 	e := web.New(o)
 	e.GET("/health", web.Health("v-test", time.Now(), web.Check{Name: "db", Fn: func(context.Context) error { return nil }}))
@@ -377,7 +360,7 @@ func TestCORS(t *testing.T) {
 
 func TestRateLimit(t *testing.T) {
 	lim := cache.NewMemoryLimiter()
-	logs := &logBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := web.New(web.Options{Logger: observe.NewLogger(logs, observe.LogOptions{}), Limiter: lim})
 	e.GET("/health", web.Health("v", time.Now()))
 	e.POST("/v1/login", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) },
@@ -431,7 +414,7 @@ func TestRateLimit(t *testing.T) {
 
 func TestWebhooksAreNotRateLimited(t *testing.T) {
 	lim := cache.NewMemoryLimiter()
-	e := web.New(web.Options{Logger: observe.NewLogger(&logBuffer{}, observe.LogOptions{}), Limiter: lim})
+	e := web.New(web.Options{Logger: observe.NewLogger(&syncbuf.Buffer{}, observe.LogOptions{}), Limiter: lim})
 	e.POST("/v1/webhooks/:slug/telegram", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	e.GET("/v1/other", func(c echo.Context) error { return c.NoContent(http.StatusOK) })
 	s := httptest.NewServer(e)
@@ -458,7 +441,7 @@ func TestAccessLog(t *testing.T) {
 	do(t, "GET", s.URL+"/v1/nope", nil, nil)
 	do(t, "GET", s.URL+"/v1/fail", nil, nil)
 	var paths []string
-	for _, l := range s.logs.lines(t) {
+	for _, l := range logLines(t, s.logs) {
 		if l["msg"] != "request" {
 			continue
 		}

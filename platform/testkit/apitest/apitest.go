@@ -30,6 +30,7 @@ import (
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
+	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
 
 // Env is one test server.
@@ -40,7 +41,7 @@ type Env struct {
 	Registry *kernel.Registry
 	Server   *httptest.Server
 	Lazy     *queue.Lazy
-	logs     *lockedWriter
+	logs     *syncbuf.Buffer
 	workers  *river.Workers
 }
 
@@ -74,7 +75,7 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	t.Helper()
 	db := pgtest.DB(t)
 	cfg := Config(t, o.Config)
-	logs := &lockedWriter{}
+	logs := &syncbuf.Buffer{}
 	log := observe.NewLogger(logs, observe.LogOptions{Level: slog.LevelDebug, Format: "json", Service: "axon-test", Env: "test"})
 	iss, err := authn.NewIssuer(cfg.JWTSecret, cfg.JWTExpiresIn)
 	if err != nil {
