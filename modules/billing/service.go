@@ -153,20 +153,35 @@ func (s *Service) Checkout(ctx context.Context, workspaceID, userID, planID stri
 			ProductData: &stripe.CheckoutSessionLineItemPriceDataProductDataParams{Name: stripe.String("Axon " + plan.Name)},
 		}
 	}
+	params := s.checkoutParams(ctx, stripe.CheckoutSessionModeSubscription, "checkout", w.ID, customer, meta, item)
+	params.SubscriptionData = &stripe.CheckoutSessionSubscriptionDataParams{Metadata: meta}
+	return s.openCheckout("checkout", params)
+}
+
+// checkoutParams are the parts every Checkout session shares: the customer, the workspace
+// as client reference and metadata (how webhooks find the workspace), one line item, and
+// return URLs on the dashboard's billing page tagged with flow ("checkout" or "topup").
+func (s *Service) checkoutParams(ctx context.Context, mode stripe.CheckoutSessionMode, flow, workspaceID, customer string,
+	meta map[string]string, item *stripe.CheckoutSessionLineItemParams,
+) *stripe.CheckoutSessionParams {
 	params := &stripe.CheckoutSessionParams{
-		Mode:              stripe.String(string(stripe.CheckoutSessionModeSubscription)),
+		Mode:              stripe.String(string(mode)),
 		Customer:          stripe.String(customer),
-		ClientReferenceID: stripe.String(w.ID),
+		ClientReferenceID: stripe.String(workspaceID),
 		Metadata:          meta,
-		SubscriptionData:  &stripe.CheckoutSessionSubscriptionDataParams{Metadata: meta},
 		LineItems:         []*stripe.CheckoutSessionLineItemParams{item},
-		SuccessURL:        stripe.String(s.cfg.FrontendURL + "/billing?checkout=success&session_id={CHECKOUT_SESSION_ID}"),
-		CancelURL:         stripe.String(s.cfg.FrontendURL + "/billing?checkout=cancel"),
+		SuccessURL:        stripe.String(s.cfg.FrontendURL + "/billing?" + flow + "=success&session_id={CHECKOUT_SESSION_ID}"),
+		CancelURL:         stripe.String(s.cfg.FrontendURL + "/billing?" + flow + "=cancel"),
 	}
 	params.Context = ctx
+	return params
+}
+
+// openCheckout creates the session and returns its URL.
+func (s *Service) openCheckout(flow string, params *stripe.CheckoutSessionParams) (string, error) {
 	cs, err := s.stripe.CheckoutSessions.New(params)
 	if err != nil {
-		return "", stripeError("checkout", err)
+		return "", stripeError(flow, err)
 	}
 	return cs.URL, nil
 }
@@ -201,22 +216,9 @@ func (s *Service) Topup(ctx context.Context, workspaceID, userID, packID string)
 			},
 		}
 	}
-	params := &stripe.CheckoutSessionParams{
-		Mode:              stripe.String(string(stripe.CheckoutSessionModePayment)),
-		Customer:          stripe.String(customer),
-		ClientReferenceID: stripe.String(w.ID),
-		Metadata:          meta,
-		PaymentIntentData: &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: meta},
-		LineItems:         []*stripe.CheckoutSessionLineItemParams{item},
-		SuccessURL:        stripe.String(s.cfg.FrontendURL + "/billing?topup=success&session_id={CHECKOUT_SESSION_ID}"),
-		CancelURL:         stripe.String(s.cfg.FrontendURL + "/billing?topup=cancel"),
-	}
-	params.Context = ctx
-	cs, err := s.stripe.CheckoutSessions.New(params)
-	if err != nil {
-		return "", stripeError("topup", err)
-	}
-	return cs.URL, nil
+	params := s.checkoutParams(ctx, stripe.CheckoutSessionModePayment, "topup", w.ID, customer, meta, item)
+	params.PaymentIntentData = &stripe.CheckoutSessionPaymentIntentDataParams{Metadata: meta}
+	return s.openCheckout("topup", params)
 }
 
 // Portal opens a Stripe customer-portal session and returns its URL.
