@@ -121,8 +121,11 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 			ScorerModel: cfg.OpenAIScorerModel, EmbeddingModel: cfg.OpenAIEmbeddingModel,
 		})
 	}
-	var store storage.Store
-	var localStore *storage.Local
+	var (
+		store      storage.Store
+		localStore *storage.Local
+		s3         *storage.S3 // also the backups' destination
+	)
 	if cfg.S3Bucket == "" {
 		d.Log.Info("default: no S3_BUCKET, uploads are kept in " + cfg.LocalStorageDir)
 		// Derived from JWT_SECRET so that every replica and restart signs the same URLs.
@@ -130,14 +133,14 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		localStore = storage.NewLocal(cfg.LocalStorageDir, cfg.APIBaseURL, key[:])
 		store = localStore
 	} else {
-		st, err := storage.NewS3(ctx, storage.S3Config{
+		s3, err = storage.NewS3(ctx, storage.S3Config{
 			Bucket: cfg.S3Bucket, Region: cfg.S3Region,
 			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey,
 		})
 		if err != nil {
 			return nil, err
 		}
-		store = st
+		store = s3
 	}
 	ingestMod, err = ingestion.New(ingestion.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache,
@@ -157,18 +160,11 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod}
 
 	if cfg.BackupCron != "" {
-		if cfg.S3Bucket == "" {
+		if s3 == nil {
 			return nil, fmt.Errorf("BACKUP_CRON: needs S3_BUCKET, the periodic backup writes to S3")
 		}
-		st, err := storage.NewS3(ctx, storage.S3Config{
-			Bucket: cfg.S3Bucket, Region: cfg.S3Region,
-			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey,
-		})
-		if err != nil {
-			return nil, err
-		}
 		ops, err := backup.NewModule(backup.ModuleDeps{
-			Cron: cfg.BackupCron, Store: backup.NewS3(st.Client(), st.Bucket()),
+			Cron: cfg.BackupCron, Store: backup.NewS3(s3.Client(), s3.Bucket()),
 			DatabaseURL: cfg.DatabaseURL, Log: d.Log,
 		})
 		if err != nil {
