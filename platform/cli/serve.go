@@ -72,7 +72,8 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 	return err
 }
 
-// BuildHTTP assembles the echo server: /health first, then /v1 with every module's routes.
+// BuildHTTP assembles the echo server: /health first, /openapi.json and /docs, then /v1 with
+// every module's routes.
 func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Context) error, started time.Time) *echo.Echo {
 	o := web.Options{
 		Logger: d.Log, FrontendURLs: d.Config.FrontendURL, Production: d.Config.Production(), Limiter: d.Limiter,
@@ -89,6 +90,7 @@ func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Cont
 		checks = append(checks, web.Check{Name: name, Fn: c.Check})
 	}
 	e.GET("/health", web.Health(d.Config.Version, started, checks...))
+	web.OpenAPI(e)
 	if d.Metrics != nil {
 		if user, pass, ok := adminCredentials(d); ok {
 			e.GET("/metrics", echo.WrapHandler(d.Metrics.Handler()), basicAuth(user, pass))
