@@ -131,6 +131,11 @@ func TestKnowledge(t *testing.T) {
 		if fmt.Sprint(urls) != fmt.Sprint(want) {
 			t.Fatalf("urls = %v, want %v", urls, want)
 		}
+		// The skipped page is named in errorMsg of the READY document.
+		d := h.wait(ws, agent, id)
+		if msg := str(d.ErrorMsg); !strings.Contains(msg, "1 of 4 pages") || !strings.Contains(msg, h.site.URL+"/p/gone") {
+			t.Fatalf("errorMsg = %q, want the skipped page named", msg)
+		}
 	})
 
 	t.Run("PDF via presign, PUT and create", func(t *testing.T) {

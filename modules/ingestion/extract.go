@@ -34,8 +34,25 @@ type extractor struct {
 	log         *slog.Logger
 }
 
-// extract dispatches on the document type.
-func (x *extractor) extract(ctx context.Context, d docRow) ([]block, error) {
+// extraction is what a document yields: its text blocks and, when part of the source was
+// skipped (pages of a sitemap), a note for the user that is kept in errorMsg of the READY
+// document.
+type extraction struct {
+	blocks []block
+	note   string
+}
+
+// extract reads a document's source into blocks (see extractBlocks) and sitemap notes.
+func (x *extractor) extract(ctx context.Context, d docRow) (extraction, error) {
+	if d.Type == TypeSitemap {
+		return x.sitemap(ctx, d.SourceURL.String)
+	}
+	b, err := x.extractBlocks(ctx, d)
+	return extraction{blocks: b}, err
+}
+
+// extractBlocks dispatches on the document type (every type but SITEMAP).
+func (x *extractor) extractBlocks(ctx context.Context, d docRow) ([]block, error) {
 	switch d.Type {
 	case TypeText:
 		return textBlocks(d.RawContent.String, true), nil
@@ -51,8 +68,6 @@ func (x *extractor) extract(ctx context.Context, d docRow) ([]block, error) {
 			return nil, err
 		}
 		return pageBlocks(p)
-	case TypeSitemap:
-		return x.sitemap(ctx, d.SourceURL.String)
 	case TypeYouTube:
 		id, ok := youTubeVideoID(d.SourceURL.String)
 		if !ok {
@@ -147,13 +162,13 @@ type sitemapLoc struct {
 // at most sitemapMaxPages of its pages, sitemapConcurrency at a time. Pages that fail are
 // skipped; the document fails only when the sitemap itself cannot be read or every page
 // fails. Each page's blocks form their own chunk group.
-func (x *extractor) sitemap(ctx context.Context, root string) ([]block, error) {
+func (x *extractor) sitemap(ctx context.Context, root string) (extraction, error) {
 	pages, err := x.sitemapPages(ctx, root)
 	if err != nil {
-		return nil, err
+		return extraction{}, err
 	}
 	if len(pages) == 0 {
-		return nil, permanentf("The sitemap %s lists no pages", root)
+		return extraction{}, permanentf("The sitemap %s lists no pages", root)
 	}
 	results := make([][]block, len(pages))
 	errs := make([]error, len(pages))
@@ -171,15 +186,17 @@ func (x *extractor) sitemap(ctx context.Context, root string) ([]block, error) {
 	}
 	_ = g.Wait()
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return extraction{}, err
 	}
 	var out []block
+	var failedURLs []string
 	failed := 0
 	var firstErr error
 	allPermanent := true
 	for i := range pages {
 		if errs[i] != nil {
 			failed++
+			failedURLs = append(failedURLs, pages[i])
 			if firstErr == nil {
 				firstErr = errs[i]
 			}
@@ -196,12 +213,20 @@ func (x *extractor) sitemap(ctx context.Context, root string) ([]block, error) {
 	if failed == len(pages) {
 		msg, _ := classify(firstErr)
 		e := &ingestError{msg: fmt.Sprintf("None of the %d pages of the sitemap could be read (first error: %s)", len(pages), msg), permanent: allPermanent, cause: firstErr}
-		return nil, e
+		return extraction{}, e
 	}
+	res := extraction{blocks: out}
 	if failed > 0 {
 		x.log.Warn("sitemap pages skipped", "sitemap", root, "failed", failed, "pages", len(pages), "firstError", firstErr)
+		msg, _ := classify(firstErr)
+		shown := failedURLs
+		if len(shown) > 3 {
+			shown = shown[:3]
+		}
+		res.note = fmt.Sprintf("%d of %d pages could not be read and were skipped (%s%s; first error: %s)",
+			failed, len(pages), strings.Join(shown, ", "), map[bool]string{true: ", …"}[len(failedURLs) > 3], msg)
 	}
-	return out, nil
+	return res, nil
 }
 
 // sitemapPages collects up to sitemapMaxPages distinct http(s) page URLs, breadth first

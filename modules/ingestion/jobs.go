@@ -181,10 +181,11 @@ func (s *Service) publishReady(ctx context.Context, tx *sqlx.Tx, d docRow, statu
 
 // ingest extracts, chunks, embeds and stores one document.
 func (s *Service) ingest(ctx context.Context, d docRow) error {
-	blocks, err := s.x.extract(ctx, d)
+	ex, err := s.x.extract(ctx, d)
 	if err != nil {
 		return err
 	}
+	blocks := ex.blocks
 	sha := contentHash(s.embedder.Model(), d.Type, blocks)
 	if d.ContentSHA256.Valid && d.ContentSHA256.String == sha {
 		var n int
@@ -193,7 +194,7 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 		}
 		if n > 0 {
 			s.log.Info("content unchanged; embedding skipped", "doc", d.ID, "chunks", n)
-			return s.finishReady(ctx, d, nil, nil, sha, n)
+			return s.finishReady(ctx, d, nil, nil, sha, n, ex.note)
 		}
 	}
 
@@ -224,18 +225,18 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 	if len(vecs) != len(chunks) {
 		return fmt.Errorf("embedder returned %d vectors for %d chunks", len(vecs), len(chunks))
 	}
-	return s.finishReady(ctx, d, chunks, vecs, sha, len(chunks))
+	return s.finishReady(ctx, d, chunks, vecs, sha, len(chunks), ex.note)
 }
 
 // finishReady replaces the document's chunks (when chunks is not nil) and marks it READY
-// with its chunk count and content hash, publishing knowledge_ready, all in one
+// with its chunk count, content hash and extraction note (errorMsg, usually empty), publishing knowledge_ready, all in one
 // transaction. A document deleted meanwhile is left alone.
 //
 // The transaction does not follow the job's context: cancelling a lib/pq connection in
 // the middle of a COPY races its COPY reader against database/sql's rollback on the same
 // connection (seen with -race). A write that has started runs to its end; if the process
 // dies instead, Postgres rolls the transaction back when the connection drops.
-func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vecs [][]float32, sha string, n int) error {
+func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vecs [][]float32, sha string, n int, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var cur docRow
@@ -253,7 +254,7 @@ func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vec
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, sqlJobReady, d.ID, n, sha); err != nil {
+		if _, err := tx.ExecContext(ctx, sqlJobReady, d.ID, n, sha, note); err != nil {
 			return err
 		}
 		return s.publishReady(ctx, tx, cur, StatusReady, n)

@@ -359,7 +359,7 @@ func TestIterativeScanKeepsK(t *testing.T) {
 		if err := sqlx.Get(h.DB, &d, sqlJobGetDoc, id); err != nil {
 			t.Fatal(err)
 		}
-		if err := h.mod.svc.finishReady(ctx, d, chunks, vecs, "x", n); err != nil {
+		if err := h.mod.svc.finishReady(ctx, d, chunks, vecs, "x", n, ""); err != nil {
 			t.Fatal(err)
 		}
 	}

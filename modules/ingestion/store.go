@@ -104,7 +104,7 @@ UPDATE knowledge_docs SET status = $2, error_msg = $3, updated_at = now() WHERE 
 
 	sqlJobReady = `
 UPDATE knowledge_docs
-SET status = 'READY', chunk_count = $2, content_sha256 = $3, error_msg = NULL, updated_at = now()
+SET status = 'READY', chunk_count = $2, content_sha256 = $3, error_msg = NULLIF($4, ''), updated_at = now()
 WHERE id = $1`
 
 	sqlJobError = `
