@@ -221,14 +221,10 @@ func (s *Service) Create(ctx context.Context, workspaceID string, c Changes) (De
 func (s *Service) Detail(ctx context.Context, workspaceID, agentID string) (Detail, error) {
 	var d Detail
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var r agentRow
-		if err := tx.GetContext(ctx, &r, qGetAgent, agentID, workspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				return ErrNotFound
-			}
+		r, err := loadAgent(ctx, tx, qGetAgent, agentID, workspaceID)
+		if err != nil {
 			return err
 		}
-		var err error
 		d, err = s.detail(ctx, tx, r)
 		return err
 	})
@@ -240,11 +236,8 @@ func (s *Service) Detail(ctx context.Context, workspaceID, agentID string) (Deta
 func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Changes) (Detail, error) {
 	var d Detail
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var cur agentRow
-		if err := tx.GetContext(ctx, &cur, qLockAgent, agentID, workspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				return ErrNotFound
-			}
+		cur, err := loadAgent(ctx, tx, qLockAgent, agentID, workspaceID)
+		if err != nil {
 			return err
 		}
 		st, err := cur.settings()
@@ -276,15 +269,11 @@ func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Cha
 }
 
 // Delete soft-deletes the agent and removes its channel links and, through the knowledge
-// owner's RemoveKnowledge, its documents, chunks and files, in one transaction. Conversations are kept. The agent is NOT_FOUND
-// everywhere afterwards.
+// owner's RemoveKnowledge, its documents, chunks and files, in one transaction.
+// Conversations are kept. The agent is NOT_FOUND everywhere afterwards.
 func (s *Service) Delete(ctx context.Context, workspaceID, agentID string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var r agentRow
-		if err := tx.GetContext(ctx, &r, qLockAgent, agentID, workspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				return ErrNotFound
-			}
+		if _, err := loadAgent(ctx, tx, qLockAgent, agentID, workspaceID); err != nil {
 			return err
 		}
 		for _, q := range []struct {
@@ -354,11 +343,8 @@ func (s *Service) Get(ctx context.Context, workspaceID, agentID string) (Agent, 
 	if _, err := uuid.Parse(workspaceID); err != nil {
 		return Agent{}, ErrNotFound
 	}
-	var r agentRow
-	if err := s.db.GetContext(ctx, &r, qGetAgent, id.String(), workspaceID); err != nil {
-		if pg.IsNoRows(err) {
-			return Agent{}, ErrNotFound
-		}
+	r, err := loadAgent(ctx, s.db, qGetAgent, id.String(), workspaceID)
+	if err != nil {
 		return Agent{}, err
 	}
 	st, err := r.settings()
@@ -408,3 +394,16 @@ func widget(ctx context.Context, q sqlx.ExtContext, workspaceID, agentID string)
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// loadAgent reads (or, with qLockAgent, locks) one live agent of the workspace; a missing,
+// deleted or other-workspace agent is ErrNotFound.
+func loadAgent(ctx context.Context, q sqlx.QueryerContext, query, agentID, workspaceID string) (agentRow, error) {
+	var r agentRow
+	if err := sqlx.GetContext(ctx, q, &r, query, agentID, workspaceID); err != nil {
+		if pg.IsNoRows(err) {
+			return r, ErrNotFound
+		}
+		return r, err
+	}
+	return r, nil
+}
