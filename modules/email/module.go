@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/secretbox"
 )
 
 // Templates that can be sent.
@@ -23,15 +24,21 @@ const (
 	TemplateHandoff       = "handoff"
 	TemplateInvoiceReady  = "invoice_ready"
 	TemplatePaymentFailed = "payment_failed"
+	TemplateVerifyEmail   = "verify_email"
+	TemplateResetPassword = "reset_password"
 )
 
 // Message is one e-mail to enqueue. Data feeds the template (see templates/*.html for the
-// fields each one uses).
+// fields each one uses). Secret holds the template fields that carry a credential (a link
+// with an invitation, verification or reset token): they are sealed with secretbox in the
+// emails row (never in Data, never in job args, never logged) and wiped once the e-mail is
+// sent or has failed for good. A field in both wins from Secret.
 type Message struct {
 	WorkspaceID string // optional
 	To          string
 	Template    string
 	Data        map[string]any
+	Secret      map[string]string
 }
 
 // Mailer enqueues e-mail in the caller's transaction.
@@ -57,6 +64,8 @@ type Deps struct {
 	Log    *slog.Logger
 	// AppURL is the dashboard base URL used in links (first FRONTEND_URL).
 	AppURL string
+	// Box seals Message.Secret at rest. Without it, a message with a Secret is refused.
+	Box *secretbox.Box
 }
 
 // New builds the module.
@@ -65,7 +74,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: &Service{db: d.DB, queue: d.Queue, sender: d.Sender, log: d.Log, tpl: tpl, appURL: d.AppURL}}, nil
+	return &Module{svc: &Service{db: d.DB, queue: d.Queue, sender: d.Sender, log: d.Log, tpl: tpl, appURL: d.AppURL, box: d.Box}}, nil
 }
 
 // Name implements kernel.Module.

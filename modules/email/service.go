@@ -18,6 +18,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/secretbox"
 )
 
 //go:embed templates/*.html
@@ -30,6 +31,8 @@ var subjects = map[string]string{
 	TemplateHandoff:       "A conversation needs a human: {{.AgentName}}",
 	TemplateInvoiceReady:  "Your Axon invoice is ready",
 	TemplatePaymentFailed: "Action needed: your Axon payment failed",
+	TemplateVerifyEmail:   "Confirm your e-mail address for Axon",
+	TemplateResetPassword: "Reset your Axon password",
 }
 
 // Rendered is a ready-to-send e-mail.
@@ -47,6 +50,7 @@ type Service struct {
 	log    *slog.Logger
 	tpl    map[string]*template.Template
 	appURL string
+	box    *secretbox.Box // seals Message.Secret; nil: messages with a Secret are refused
 }
 
 func parseTemplates() (map[string]*template.Template, error) {
@@ -68,8 +72,8 @@ func parseTemplates() (map[string]*template.Template, error) {
 var ErrUnknownTemplate = errors.New("email: unknown template")
 
 const insertEmail = `
-INSERT INTO emails (id, workspace_id, "to", subject, template, data)
-VALUES ($1, NULLIF($2, '')::uuid, $3, $4, $5, $6)`
+INSERT INTO emails (id, workspace_id, "to", subject, template, data, secret, secret_key_version)
+VALUES ($1, NULLIF($2, '')::uuid, $3, $4, $5, $6, $7, $8)`
 
 // Enqueue validates and renders m (so a broken template fails the caller's transaction, not a
 // job three retries later), stores it as QUEUED and inserts its email.send job in tx.
@@ -78,7 +82,7 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, m Message) (string, 
 	if err != nil {
 		return "", fmt.Errorf("email: recipient %q: %w", m.To, err)
 	}
-	r, err := s.Render(m.Template, addr.Address, m.Data)
+	r, err := s.Render(m.Template, addr.Address, withSecret(m.Data, m.Secret))
 	if err != nil {
 		return "", err
 	}
@@ -86,8 +90,12 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, m Message) (string, 
 	if err != nil {
 		return "", fmt.Errorf("email: data: %w", err)
 	}
+	sealed, version, err := s.sealSecret(m.Secret)
+	if err != nil {
+		return "", err
+	}
 	id := uuid.Must(uuid.NewV7()).String()
-	if _, err := tx.ExecContext(ctx, insertEmail, id, m.WorkspaceID, addr.Address, r.Subject, m.Template, data); err != nil {
+	if _, err := tx.ExecContext(ctx, insertEmail, id, m.WorkspaceID, addr.Address, r.Subject, m.Template, data, sealed, version); err != nil {
 		return "", fmt.Errorf("email: store: %w", err)
 	}
 	if _, err := s.queue.InsertTx(ctx, tx.Tx, SendArgs{EmailID: id}, nil); err != nil {
@@ -117,18 +125,21 @@ func (s *Service) Render(name, to string, data map[string]any) (Rendered, error)
 }
 
 type emailRow struct {
-	ID       string `db:"id"`
-	To       string `db:"to"`
-	Template string `db:"template"`
-	Data     []byte `db:"data"`
-	Status   string `db:"status"`
+	ID            string `db:"id"`
+	To            string `db:"to"`
+	Template      string `db:"template"`
+	Data          []byte `db:"data"`
+	Status        string `db:"status"`
+	Secret        []byte `db:"secret"`
+	SecretVersion *int   `db:"secret_key_version"`
 }
 
 const (
-	selectEmail = `SELECT id, "to", template, data, status FROM emails WHERE id = $1`
-	markSent    = `UPDATE emails SET status = 'SENT', provider_id = $2, sent_at = now(), error = NULL WHERE id = $1 AND status <> 'SENT'`
-	markFailed  = `UPDATE emails SET status = 'FAILED', error = $2 WHERE id = $1 AND status = 'QUEUED'`
-	noteError   = `UPDATE emails SET error = $2 WHERE id = $1`
+	selectEmail = `SELECT id, "to", template, data, status, secret, secret_key_version FROM emails WHERE id = $1`
+	// Sent or failed for good: the sealed secret (a token link) is of no further use.
+	markSent   = `UPDATE emails SET status = 'SENT', provider_id = $2, sent_at = now(), error = NULL, secret = NULL, secret_key_version = NULL WHERE id = $1 AND status <> 'SENT'`
+	markFailed = `UPDATE emails SET status = 'FAILED', error = $2, secret = NULL, secret_key_version = NULL WHERE id = $1 AND status = 'QUEUED'`
+	noteError  = `UPDATE emails SET error = $2 WHERE id = $1`
 )
 
 // deliver sends one stored e-mail; it is idempotent (a SENT row is not sent again, and the
@@ -146,7 +157,12 @@ func (s *Service) deliver(ctx context.Context, id string, lastAttempt bool) erro
 	}
 	var data map[string]any
 	_ = json.Unmarshal(row.Data, &data)
-	r, err := s.Render(row.Template, row.To, data)
+	secret, err := s.openSecret(row.Secret, row.SecretVersion)
+	if err != nil {
+		_, _ = s.db.ExecContext(ctx, markFailed, id, err.Error())
+		return river.JobCancel(err)
+	}
+	r, err := s.Render(row.Template, row.To, withSecret(data, secret))
 	if err != nil {
 		_, _ = s.db.ExecContext(ctx, markFailed, id, err.Error())
 		return river.JobCancel(err)

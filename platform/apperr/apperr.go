@@ -28,6 +28,7 @@ const (
 	PlanLimitReached     Code = "PLAN_LIMIT_REACHED"
 	RateLimited          Code = "RATE_LIMITED"
 	BillingNotConfigured Code = "BILLING_NOT_CONFIGURED"
+	LoginRequired        Code = "LOGIN_REQUIRED"
 	Internal             Code = "INTERNAL_ERROR"
 	MethodNotAllowed     Code = "METHOD_NOT_ALLOWED"
 	ServiceUnavailable   Code = "SERVICE_UNAVAILABLE"
@@ -48,6 +49,7 @@ var statusByCode = map[Code]int{
 	PlanLimitReached:     http.StatusPaymentRequired,
 	RateLimited:          http.StatusTooManyRequests,
 	BillingNotConfigured: http.StatusNotImplemented,
+	LoginRequired:        http.StatusConflict,
 	Internal:             http.StatusInternalServerError,
 	MethodNotAllowed:     http.StatusMethodNotAllowed,
 	ServiceUnavailable:   http.StatusServiceUnavailable,
