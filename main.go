@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/spf13/cobra"
 
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
@@ -23,6 +24,7 @@ import (
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/storage"
 )
 
@@ -43,7 +45,24 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return cli.Execute(ctx, cli.Options{
 		Args: args, Getenv: getenv, Stdout: stdout, Stderr: stderr, Version: version,
 		Modules: modules,
+		Extra:   []func(*cli.Options) *cobra.Command{extractChildCmd},
 	})
+}
+
+// extractChildCmd is the hidden `axon extract-child KIND`: the process in which the
+// ingestion worker parses one untrusted file (stdin) under memory and CPU limits.
+func extractChildCmd(o *cli.Options) *cobra.Command {
+	return &cobra.Command{
+		Use:                ingestion.ChildCommand + " KIND",
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(_ *cobra.Command, args []string) error {
+			if code := ingestion.ExtractChildMain(args, os.Stdin, o.Stdout, o.Stderr); code != 0 {
+				return fmt.Errorf("%s: exit status %d", ingestion.ChildCommand, code)
+			}
+			return nil
+		},
+	}
 }
 
 // modules builds every module, in order, from the platform dependencies. A module reaches
@@ -66,7 +85,19 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		}
 		sender = r
 	}
-	mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: sender, Log: d.Log, AppURL: appURL})
+	// Links with invitation, verification and reset tokens are sealed in the emails table
+	// until sent. Outside development/test CHANNEL_ENCRYPTION_KEY is required; there, a key
+	// is derived from JWT_SECRET (as the local-storage signing key below).
+	boxKey, boxOld := cfg.ChannelEncryptionKey, cfg.ChannelEncryptionKeyOld
+	if len(boxKey) == 0 {
+		k := sha256.Sum256([]byte("axon-dev-secretbox\x00" + cfg.JWTSecret))
+		boxKey = k[:]
+	}
+	box, err := secretbox.New(boxKey, boxOld)
+	if err != nil {
+		return nil, err
+	}
+	mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: sender, Log: d.Log, AppURL: appURL, Box: box})
 	if err != nil {
 		return nil, err
 	}
@@ -75,7 +106,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	// closure reads billingMod when a registration runs, after both exist.
 	var billingMod *billing.Module
 	authMod, err := auth.New(auth.Deps{
-		DB: d.DB, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+		DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
 		SignupGrant: func(ctx context.Context, tx *sqlx.Tx, workspaceID string) error {
 			return billingMod.SignupGrant(ctx, tx, workspaceID)
 		},
@@ -89,7 +120,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		d.Log.Info("default: no STRIPE_SECRET_KEY, billing routes answer 501 BILLING_NOT_CONFIGURED; credits work")
 	}
 	billingMod, err = billing.New(billing.Deps{
-		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: authMod, Log: d.Log,
 		Authenticated: authMod.Authenticated(),
 		Stripe:        billing.StripeFromConfig(cfg),
 	})

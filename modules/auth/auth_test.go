@@ -52,7 +52,7 @@ func newEnv(t *testing.T) *fixture {
 	f := &fixture{mail: &captureMailer{}, grants: &sync.Map{}}
 	f.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		m, err := auth.New(auth.Deps{
-			DB: d.DB, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: f.mail, Log: d.Log,
+			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: f.mail, Log: d.Log,
 			BcryptCost: 4, RefreshTTL: time.Hour, AppURL: "https://app.example.com",
 			SignupGrant: func(_ context.Context, tx *sqlx.Tx, workspaceID string) error {
 				// Proves the grant runs inside the registration transaction: the workspace
@@ -351,7 +351,10 @@ func TestWorkspaceAndMembers(t *testing.T) {
 		t.Fatalf("invite: %d %s", inv.Status, inv.Body)
 	}
 	msg := f.mail.last()
-	link, _ := msg.Data["AcceptURL"].(string)
+	link := msg.Secret["AcceptURL"]
+	if _, inData := msg.Data["AcceptURL"]; inData {
+		t.Error("the accept link (with its raw token) is in the stored template data")
+	}
 	if msg.Template != email.TemplateInvitation || msg.To != inviteeAddr || !strings.HasPrefix(link, "https://app.example.com/accept-invitation?token=") {
 		t.Fatalf("invitation mail = %+v", msg)
 	}

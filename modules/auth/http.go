@@ -18,8 +18,9 @@ import (
 const RefreshCookie = "refresh_token"
 
 type handlers struct {
-	svc    *Service
-	secure bool
+	svc           *Service
+	secure        bool
+	loginFailures web.FailureLimit
 }
 
 // Request and response types.
@@ -52,6 +53,29 @@ type acceptRequest struct {
 	Token    string `json:"token"`
 	Name     string `json:"name"`
 	Password string `json:"password"`
+}
+
+type emailRequest struct {
+	Email string `json:"email"`
+}
+
+type resetRequest struct {
+	Token    string `json:"token"`
+	Password string `json:"password"`
+}
+
+type tokenRequest struct {
+	Token string `json:"token"`
+}
+
+type pendingInvitationDTO struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	Role        string    `json:"role"`
+	InvitedBy   *string   `json:"invitedBy"`
+	InviterName *string   `json:"inviterName"`
+	ExpiresAt   time.Time `json:"expiresAt"`
+	CreatedAt   time.Time `json:"createdAt"`
 }
 
 type roleRequest struct {
@@ -208,8 +232,15 @@ func (h *handlers) login(c echo.Context) error {
 	if len(req.Email) > maxEmail || len(req.Password) > maxPassword {
 		return ErrInvalidCredentials
 	}
-	sess, err := h.svc.Login(c.Request().Context(), strings.ToLower(strings.TrimSpace(req.Email)), req.Password)
+	emailAddr := strings.ToLower(strings.TrimSpace(req.Email))
+	if err := h.loginFailures.Check(c, emailAddr); err != nil {
+		return err
+	}
+	sess, err := h.svc.Login(c.Request().Context(), emailAddr, req.Password)
 	if err != nil {
+		if apperr.CodeOf(err) == apperr.InvalidCredentials {
+			h.loginFailures.Fail(c, emailAddr)
+		}
 		return err
 	}
 	return h.writeSession(c, http.StatusOK, sess)
@@ -304,6 +335,9 @@ func (h *handlers) acceptInvitation(c echo.Context) error {
 	}
 	if err := p.Err(); err != nil {
 		return err
+	}
+	if p, ok := authn.Get(c); ok {
+		in.Caller = &p
 	}
 	sess, err := h.svc.AcceptInvitation(c.Request().Context(), in)
 	if err != nil {
@@ -405,6 +439,91 @@ func (h *handlers) removeMember(c echo.Context) error {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) listInvitations(c echo.Context) error {
+	rows, err := h.svc.Invitations(c.Request().Context(), authn.MustGet(c))
+	if err != nil {
+		return err
+	}
+	out := make([]pendingInvitationDTO, 0, len(rows))
+	for _, r := range rows {
+		out = append(out, pendingInvitationDTO{
+			ID: r.ID, Email: r.Email, Role: r.Role, InvitedBy: r.InvitedBy, InviterName: r.InviterName,
+			ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(),
+		})
+	}
+	return c.JSON(http.StatusOK, web.NewList(out, nil))
+}
+
+func (h *handlers) deleteInvitation(c echo.Context) error {
+	id, err := web.PathUUID(c, "id", "Invitation")
+	if err != nil {
+		return err
+	}
+	if err := h.svc.DeleteInvitation(c.Request().Context(), authn.MustGet(c), id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// forgotPassword answers 202 for any well-formed address, known or not.
+func (h *handlers) forgotPassword(c echo.Context) error {
+	var req emailRequest
+	if err := web.Bind(c, &req); err != nil {
+		return err
+	}
+	p := web.Problems{}
+	addr := normalizeEmail(p, "email", req.Email)
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if err := h.svc.ForgotPassword(c.Request().Context(), addr); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, map[string]string{
+		"message": "If an account exists for this address, a reset link is on its way",
+	})
+}
+
+func (h *handlers) resetPassword(c echo.Context) error {
+	var req resetRequest
+	if err := web.Bind(c, &req); err != nil {
+		return err
+	}
+	p := web.Problems{}
+	p.Check(req.Token != "" && len(req.Token) <= 200, "token", "is required")
+	checkPassword(p, req.Password)
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if err := h.svc.ResetPassword(c.Request().Context(), req.Token, req.Password); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) verifyEmail(c echo.Context) error {
+	var req tokenRequest
+	if err := web.Bind(c, &req); err != nil {
+		return err
+	}
+	p := web.Problems{}
+	p.Check(req.Token != "" && len(req.Token) <= 200, "token", "is required")
+	if err := p.Err(); err != nil {
+		return err
+	}
+	if err := h.svc.VerifyEmail(c.Request().Context(), req.Token); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+func (h *handlers) resendVerification(c echo.Context) error {
+	if err := h.svc.ResendVerification(c.Request().Context(), authn.MustGet(c)); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusAccepted)
 }
 
 func parseRole(p web.Problems, v string) authn.Role {

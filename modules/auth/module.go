@@ -1,11 +1,14 @@
 // Package auth owns users, workspaces, memberships, invitations and refresh tokens: sign-up,
 // log-in, token refresh with rotation by family (reusing a rotated token revokes the whole
-// family), workspace switching, the workspace itself and its members (with the last-owner
-// rule).
+// family, which includes the sessions switch-workspace opened from it), workspace switching,
+// e-mail verification and password reset (single-use tokens stored as hashes), the workspace
+// itself and its members (with the last-owner rule). Owner actions re-read the caller's
+// membership in their transaction, so a demotion or removal takes effect at once.
 package auth
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -16,6 +19,7 @@ import (
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
 )
 
 // SignupGrant grants a new workspace its starting credits inside the registration
@@ -25,6 +29,7 @@ type SignupGrant func(ctx context.Context, tx *sqlx.Tx, workspaceID string) erro
 // Deps are what the module needs.
 type Deps struct {
 	DB          *pg.DB
+	Queue       queue.Inserter // auth.send_password_reset
 	Issuer      *authn.Issuer
 	Limiter     cache.Limiter
 	Mailer      email.Mailer
@@ -34,7 +39,7 @@ type Deps struct {
 	BcryptCost   int
 	RefreshTTL   time.Duration
 	SecureCookie bool   // outside development
-	AppURL       string // dashboard base URL for invitation links
+	AppURL       string // dashboard base URL for invitation, verification and reset links
 }
 
 // Module is the auth module.
@@ -47,6 +52,12 @@ type Module struct {
 
 // New builds the module.
 func New(d Deps) (*Module, error) {
+	if d.DB == nil || d.Queue == nil || d.Issuer == nil || d.Mailer == nil || d.Limiter == nil {
+		return nil, errors.New("auth: DB, Queue, Issuer, Mailer and Limiter are required")
+	}
+	if d.Log == nil {
+		d.Log = slog.Default()
+	}
 	svc, err := newService(d)
 	if err != nil {
 		return nil, err
@@ -57,5 +68,14 @@ func New(d Deps) (*Module, error) {
 // Name implements kernel.Module.
 func (m *Module) Name() string { return "auth" }
 
-// Workers implements kernel.Module; auth has no jobs.
-func (m *Module) Workers(*river.Workers) error { return nil }
+// Workers registers auth.send_password_reset.
+func (m *Module) Workers(w *river.Workers) error {
+	return river.AddWorkerSafely(w, &sendPasswordResetWorker{svc: m.svc})
+}
+
+// RequireRoleTx re-reads a user's role in a workspace inside the caller's transaction and
+// returns 403 FORBIDDEN unless it is at least min (billing's owner routes use it, so that a
+// demoted or removed owner's still-valid access token is refused at once).
+func (m *Module) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
+	return m.svc.RequireRoleTx(ctx, tx, workspaceID, userID, min)
+}

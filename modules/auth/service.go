@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,14 +22,21 @@ import (
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/queue"
 )
 
-// InvitationTTL is how long an invitation link stays valid.
-const InvitationTTL = 7 * 24 * time.Hour
+// Lifetimes of the tokens sent by e-mail.
+const (
+	InvitationTTL    = 7 * 24 * time.Hour
+	VerifyEmailTTL   = 48 * time.Hour
+	ResetPasswordTTL = time.Hour
+)
 
 // Service is the auth business logic; it never sees echo.
 type Service struct {
 	db          *pg.DB
+	st          store
+	queue       queue.Inserter
 	issuer      *authn.Issuer
 	mailer      email.Mailer
 	signupGrant SignupGrant
@@ -49,7 +57,7 @@ func newService(d Deps) (*Service, error) {
 		return nil, err
 	}
 	return &Service{
-		db: d.DB, issuer: d.Issuer, mailer: d.Mailer, signupGrant: d.SignupGrant, log: d.Log,
+		db: d.DB, queue: d.Queue, issuer: d.Issuer, mailer: d.Mailer, signupGrant: d.SignupGrant, log: d.Log,
 		cost: d.BcryptCost, refreshTTL: d.RefreshTTL, appURL: strings.TrimRight(d.AppURL, "/"), dummyHash: dummy,
 	}, nil
 }
@@ -69,6 +77,15 @@ var ErrInvalidCredentials = apperr.E(apperr.InvalidCredentials, "Invalid email o
 
 var errBadRefresh = apperr.E(apperr.InvalidToken, "Invalid or expired refresh token")
 
+// errBadEmailToken answers a verification or reset token that is unknown, used or expired:
+// 400 VALIDATION_ERROR naming the field (not 401, which clients read as "session over").
+var errBadEmailToken = apperr.ValidationFields(map[string]string{"token": "is invalid, expired or already used"})
+
+// ErrLoginRequired answers an invitation for an address that already has an account when the
+// request does not come from that account's session.
+var ErrLoginRequired = apperr.E(apperr.LoginRequired,
+	"An account already exists for this email address: sign in to it first, then accept the invitation")
+
 // RegisterInput is a sign-up.
 type RegisterInput struct {
 	Name, Email, Password string
@@ -84,10 +101,13 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Session, err
 	var sess *Session
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var u userRow
-		if err := tx.GetContext(ctx, &u, qInsertUser, newID(), in.Email, string(hash), in.Name); err != nil {
+		if err := tx.GetContext(ctx, &u, qInsertUser, newID(), in.Email, string(hash), in.Name, false); err != nil {
 			if pg.IsUniqueViolation(err) {
 				return apperr.E(apperr.Conflict, "An account with this email already exists")
 			}
+			return err
+		}
+		if err := s.sendVerification(ctx, tx, u); err != nil {
 			return err
 		}
 		wsName := in.Name + "'s Workspace"
@@ -172,7 +192,9 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 		var m membershipRow
 		if err := tx.GetContext(ctx, &m, qMembership, rt.UserID, rt.WorkspaceID); err != nil {
 			if pg.IsNoRows(err) {
-				if _, err := tx.ExecContext(ctx, qRevokeFamily, rt.FamilyID); err != nil {
+				// No longer a member: end the user's sessions in that workspace (a family
+				// may span workspaces through switch-workspace; the others stay).
+				if _, err := tx.ExecContext(ctx, qRevokeUserWorkspace, rt.UserID, rt.WorkspaceID); err != nil {
 					return err
 				}
 				return nil // commit the revocation; sess stays nil
@@ -230,10 +252,17 @@ func (s *Service) Me(ctx context.Context, p authn.Principal) (userRow, []members
 	return row.userRow, ms, nil
 }
 
-// SwitchWorkspace opens a session in another workspace the user belongs to.
+// SwitchWorkspace opens a session in another workspace the user belongs to. The new refresh
+// token joins the family of the caller's session, so that reusing a rotated token of that
+// chain revokes the switched session too; a session whose family is revoked (logout, reuse)
+// cannot switch.
 func (s *Service) SwitchWorkspace(ctx context.Context, p authn.Principal, workspaceID string) (*Session, error) {
 	var sess *Session
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		family, err := s.callerFamily(ctx, tx, p)
+		if err != nil {
+			return err
+		}
 		var m membershipRow
 		if err := tx.GetContext(ctx, &m, qMembership, p.UserID, workspaceID); err != nil {
 			if pg.IsNoRows(err) {
@@ -245,11 +274,24 @@ func (s *Service) SwitchWorkspace(ctx context.Context, p authn.Principal, worksp
 		if err := tx.GetContext(ctx, &u, qUserByID, p.UserID); err != nil {
 			return pg.MapError(err)
 		}
-		var err error
-		sess, err = s.newSession(ctx, tx, u, m, "")
+		sess, err = s.newSession(ctx, tx, u, m, family)
 		return err
 	})
 	return sess, err
+}
+
+// callerFamily is the refresh family of the caller's session ("" starts a new one when the
+// access token was not issued with a refresh token); INVALID_TOKEN when that family is
+// revoked.
+func (s *Service) callerFamily(ctx context.Context, q sqlx.ExtContext, p authn.Principal) (string, error) {
+	family, live, err := s.st.sessionFamily(ctx, q, p.TokenID, p.UserID)
+	if err != nil {
+		return "", err
+	}
+	if family != "" && !live {
+		return "", apperr.E(apperr.InvalidToken, "This session has ended; sign in again")
+	}
+	return family, nil
 }
 
 // WorkspaceInfo is GET /v1/workspace.
@@ -291,11 +333,16 @@ type Invitation struct {
 	ExpiresAt       time.Time
 }
 
-// Invite creates an invitation and enqueues its e-mail in the same transaction.
+// Invite creates an invitation and enqueues its e-mail in the same transaction. The caller's
+// OWNER role is re-read in the transaction (a demoted owner's token is refused at once); the
+// accept link travels only sealed in the e-mail row.
 func (s *Service) Invite(ctx context.Context, p authn.Principal, emailAddr string, role authn.Role) (Invitation, error) {
 	token := randomToken()
 	inv := Invitation{ID: newID(), Email: emailAddr, Role: string(role), ExpiresAt: time.Now().Add(InvitationTTL).UTC()}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.st.requireRole(ctx, tx, p.WorkspaceID, p.UserID, authn.RoleOwner); err != nil {
+			return err
+		}
 		var already bool
 		if err := tx.GetContext(ctx, &already, qIsMemberByEmail, p.WorkspaceID, emailAddr); err != nil {
 			return err
@@ -326,22 +373,55 @@ func (s *Service) Invite(ctx context.Context, p authn.Principal, emailAddr strin
 				"WorkspaceName": w.Name,
 				"InviterName":   inviter.Name,
 				"Role":          inv.Role,
-				"AcceptURL":     s.appURL + "/accept-invitation?token=" + token,
 				"ExpiresAt":     inv.ExpiresAt.Format("2 January 2006"),
 			},
+			Secret: map[string]string{"AcceptURL": s.appURL + "/accept-invitation?token=" + token},
 		})
 		return err
 	})
 	return inv, err
 }
 
-// AcceptInput accepts an invitation; Name and Password are required for a new account.
-type AcceptInput struct {
-	Token, Name, Password string
+// PendingInvitation is one row of GET /v1/workspace/invitations.
+type PendingInvitation = pendingInvitationRow
+
+// Invitations lists the workspace's pending (not accepted, not expired) invitations, newest
+// first; the caller's OWNER role is re-read first.
+func (s *Service) Invitations(ctx context.Context, p authn.Principal) ([]PendingInvitation, error) {
+	var out []PendingInvitation
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.st.requireRole(ctx, tx, p.WorkspaceID, p.UserID, authn.RoleOwner); err != nil {
+			return err
+		}
+		var err error
+		out, err = s.st.pendingInvitations(ctx, tx, p.WorkspaceID)
+		return err
+	})
+	return out, err
 }
 
-// AcceptInvitation joins the invited workspace (creating the account when the address has
-// none) and opens a session there.
+// DeleteInvitation revokes a pending invitation of the caller's workspace (NOT_FOUND for an
+// unknown, accepted or other workspace's one).
+func (s *Service) DeleteInvitation(ctx context.Context, p authn.Principal, id string) error {
+	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.st.requireRole(ctx, tx, p.WorkspaceID, p.UserID, authn.RoleOwner); err != nil {
+			return err
+		}
+		return s.st.deletePendingInvitation(ctx, tx, p.WorkspaceID, id)
+	})
+}
+
+// AcceptInput accepts an invitation; Name and Password are required for a new account.
+// Caller is the session the request came with, if any.
+type AcceptInput struct {
+	Token, Name, Password string
+	Caller                *authn.Principal
+}
+
+// AcceptInvitation joins the invited workspace and opens a session there. A new address gets
+// a new account, e-mail-verified (the token proves the mailbox). An address that already has
+// an account is joined only from that account's own session: the token alone never signs in
+// (ErrLoginRequired); the new session then joins the caller's token family.
 func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Session, error) {
 	var pwHash []byte
 	if in.Password != "" {
@@ -362,6 +442,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 		if inv.AcceptedAt != nil || time.Now().After(inv.ExpiresAt) {
 			return apperr.E(apperr.NotFound, "Invitation not found or expired")
 		}
+		family := ""
 		var u userRow
 		err := tx.GetContext(ctx, &u, qUserByEmail, inv.Email)
 		switch {
@@ -376,11 +457,28 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 			if len(problems) > 0 {
 				return apperr.ValidationFields(problems)
 			}
-			if err := tx.GetContext(ctx, &u, qInsertUser, newID(), inv.Email, string(pwHash), in.Name); err != nil {
+			if err := tx.GetContext(ctx, &u, qInsertUser, newID(), inv.Email, string(pwHash), in.Name, true); err != nil {
+				if pg.IsUniqueViolation(err) {
+					return ErrLoginRequired // registered in the meantime
+				}
 				return err
 			}
 		case err != nil:
 			return err
+		default:
+			if in.Caller == nil || in.Caller.UserID != u.ID {
+				return ErrLoginRequired
+			}
+			if family, err = s.callerFamily(ctx, tx, *in.Caller); err != nil {
+				return err
+			}
+			if !u.EmailVerified {
+				// The invitation reached this mailbox: that proves the address.
+				if _, err := tx.ExecContext(ctx, qMarkVerified, u.ID); err != nil {
+					return err
+				}
+				u.EmailVerified = true
+			}
 		}
 		if _, err := tx.ExecContext(ctx, qAddMemberIfAbsent, inv.WorkspaceID, u.ID, inv.Role); err != nil {
 			return err
@@ -392,7 +490,7 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 		if err := tx.GetContext(ctx, &m, qMembership, u.ID, inv.WorkspaceID); err != nil {
 			return err
 		}
-		sess, err = s.newSession(ctx, tx, u, m, "")
+		sess, err = s.newSession(ctx, tx, u, m, family)
 		return err
 	})
 	return sess, err
@@ -400,11 +498,12 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 
 var errLastOwner = apperr.E(apperr.Conflict, "The last owner of a workspace cannot be removed or demoted")
 
-// SetRole changes a member's role, keeping at least one OWNER.
+// SetRole changes a member's role, keeping at least one OWNER. The caller must still be an
+// OWNER when the owner rows are locked.
 func (s *Service) SetRole(ctx context.Context, p authn.Principal, userID string, role authn.Role) (memberRow, error) {
 	var out memberRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		target, err := s.lockMember(ctx, tx, p.WorkspaceID, userID)
+		target, err := s.lockMember(ctx, tx, p, userID)
 		if err != nil {
 			return err
 		}
@@ -423,11 +522,11 @@ func (s *Service) SetRole(ctx context.Context, p authn.Principal, userID string,
 	return out, err
 }
 
-// RemoveMember removes a member (keeping at least one OWNER) and revokes their refresh
-// tokens for the workspace.
+// RemoveMember removes a member (keeping at least one OWNER), revokes their refresh tokens
+// for the workspace and deletes the pending invitations they sent from it.
 func (s *Service) RemoveMember(ctx context.Context, p authn.Principal, userID string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		target, err := s.lockMember(ctx, tx, p.WorkspaceID, userID)
+		target, err := s.lockMember(ctx, tx, p, userID)
 		if err != nil {
 			return err
 		}
@@ -439,19 +538,31 @@ func (s *Service) RemoveMember(ctx context.Context, p authn.Principal, userID st
 		if _, err := tx.ExecContext(ctx, qDeleteMember, p.WorkspaceID, userID); err != nil {
 			return err
 		}
+		if _, err := tx.ExecContext(ctx, qDeleteInvitationsBy, p.WorkspaceID, userID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, qRevokeUserWorkspace, userID, p.WorkspaceID)
 		return err
 	})
 }
 
-func (s *Service) lockMember(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string) (memberRow, error) {
+// lockMember locks the workspace's owner rows, checks that the caller is still one of them
+// (403 otherwise: a demotion or removal takes effect at once), then locks the target row.
+func (s *Service) lockMember(ctx context.Context, tx *sqlx.Tx, p authn.Principal, userID string) (memberRow, error) {
 	// Owner rows first, always in the same order, so concurrent changes cannot deadlock.
 	var owners []string
-	if err := tx.SelectContext(ctx, &owners, qLockOwners, workspaceID); err != nil {
+	if err := tx.SelectContext(ctx, &owners, qLockOwners, p.WorkspaceID); err != nil {
 		return memberRow{}, err
 	}
+	if !slices.Contains(owners, p.UserID) {
+		// Not an owner any more: say whether still a member.
+		if err := s.st.requireRole(ctx, tx, p.WorkspaceID, p.UserID, authn.RoleOwner); err != nil {
+			return memberRow{}, err
+		}
+		return memberRow{}, apperr.E(apperr.Forbidden, "This action requires the OWNER role")
+	}
 	var m memberRow
-	if err := tx.GetContext(ctx, &m, qMemberForUpdate, workspaceID, userID); err != nil {
+	if err := tx.GetContext(ctx, &m, qMemberForUpdate, p.WorkspaceID, userID); err != nil {
 		if pg.IsNoRows(err) {
 			return m, apperr.NotFoundf("Member")
 		}
@@ -471,9 +582,19 @@ func (s *Service) ensureAnotherOwner(ctx context.Context, tx *sqlx.Tx, workspace
 	return nil
 }
 
+// RequireRoleTx re-reads userID's role in the workspace inside tx (locking the membership
+// row FOR SHARE) and returns 403 FORBIDDEN unless it is at least min. Other modules' owner
+// actions (billing) call it through their own small interface.
+func (s *Service) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
+	return s.st.requireRole(ctx, tx, workspaceID, userID, min)
+}
+
 // newSession issues an access token and a refresh token (in family, or a new family).
+// The access token's jti is the refresh token's id, which is how switch-workspace finds the
+// family of the session it is called from.
 func (s *Service) newSession(ctx context.Context, tx *sqlx.Tx, u userRow, m membershipRow, family string) (*Session, error) {
-	access, err := s.issuer.Issue(authn.Principal{UserID: u.ID, WorkspaceID: m.WorkspaceID, Role: authn.Role(m.Role)})
+	id := newID()
+	access, err := s.issuer.Issue(authn.Principal{UserID: u.ID, WorkspaceID: m.WorkspaceID, Role: authn.Role(m.Role), TokenID: id})
 	if err != nil {
 		return nil, err
 	}
@@ -481,7 +602,6 @@ func (s *Service) newSession(ctx context.Context, tx *sqlx.Tx, u userRow, m memb
 		family = newID()
 	}
 	refresh := randomToken()
-	id := newID()
 	if _, err := tx.ExecContext(ctx, qInsertRefresh, id, u.ID, m.WorkspaceID, family, hashToken(refresh),
 		time.Now().Add(s.refreshTTL)); err != nil {
 		return nil, err
@@ -493,6 +613,8 @@ func (s *Service) newSession(ctx context.Context, tx *sqlx.Tx, u userRow, m memb
 }
 
 func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }
 
 // randomToken is 32 random bytes, base64url (refresh and invitation tokens).
 func randomToken() string {

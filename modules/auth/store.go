@@ -1,7 +1,14 @@
 package auth
 
 import (
+	"context"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/pg"
 )
 
 // Rows.
@@ -67,10 +74,34 @@ type invitationRow struct {
 	AcceptedAt  *time.Time `db:"accepted_at"`
 }
 
+type pendingInvitationRow struct {
+	ID          string    `db:"id"`
+	Email       string    `db:"email"`
+	Role        string    `db:"role"`
+	InvitedBy   *string   `db:"invited_by"`
+	InviterName *string   `db:"inviter_name"`
+	ExpiresAt   time.Time `db:"expires_at"`
+	CreatedAt   time.Time `db:"created_at"`
+}
+
+// Purposes of email_tokens rows.
+const (
+	purposeVerifyEmail   = "VERIFY_EMAIL"
+	purposeResetPassword = "RESET_PASSWORD"
+)
+
+type emailTokenRow struct {
+	ID        string     `db:"id"`
+	UserID    string     `db:"user_id"`
+	Purpose   string     `db:"purpose"`
+	ExpiresAt time.Time  `db:"expires_at"`
+	UsedAt    *time.Time `db:"used_at"`
+}
+
 // Queries. Every workspace-scoped query filters on the workspace id from the token.
 const (
 	qInsertUser = `
-INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, $3, $4)
+INSERT INTO users (id, email, password_hash, name, email_verified) VALUES ($1, $2, $3, $4, $5)
 RETURNING id, email, password_hash, name, email_verified, created_at`
 
 	qUserByEmail = `
@@ -181,3 +212,131 @@ FROM invitations WHERE token_hash = $1 FOR UPDATE`
 INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
 ON CONFLICT (workspace_id, user_id) DO NOTHING`
 )
+
+// store runs the SQL of the newer auth code (membership re-reads, e-mail tokens, pending
+// invitations, token families) on a pool or a transaction.
+type store struct{}
+
+const (
+	// The caller's own membership, re-read inside an owner action's transaction: FOR SHARE
+	// waits for a concurrent demotion or removal (which lock the row FOR UPDATE) to commit.
+	qCallerRole = `
+SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2 FOR SHARE`
+
+	qInsertEmailToken = `
+INSERT INTO email_tokens (id, user_id, purpose, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`
+
+	// A new token of a purpose retires the user's earlier unused ones.
+	qRetireEmailTokens = `
+UPDATE email_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL`
+
+	qEmailTokenForUpdate = `
+SELECT id, user_id, purpose, expires_at, used_at FROM email_tokens WHERE token_hash = $1 FOR UPDATE`
+
+	qUseEmailToken = `UPDATE email_tokens SET used_at = now() WHERE id = $1`
+
+	qMarkVerified = `UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1`
+
+	qSetPassword = `
+UPDATE users SET password_hash = $2, email_verified = true, updated_at = now() WHERE id = $1`
+
+	qRevokeUserTokens = `
+UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`
+
+	qPendingInvitations = `
+SELECT i.id, i.email, i.role, i.invited_by, u.name AS inviter_name, i.expires_at, i.created_at
+FROM invitations i LEFT JOIN users u ON u.id = i.invited_by
+WHERE i.workspace_id = $1 AND i.accepted_at IS NULL AND i.expires_at > now()
+ORDER BY i.created_at DESC, i.id`
+
+	qDeletePendingInvitation = `
+DELETE FROM invitations WHERE id = $1 AND workspace_id = $2 AND accepted_at IS NULL`
+
+	qDeleteInvitationsBy = `
+DELETE FROM invitations WHERE workspace_id = $1 AND invited_by = $2 AND accepted_at IS NULL`
+
+	// The refresh token issued together with an access token (its jti), for the family a
+	// switched or invitation session joins.
+	qSessionFamily = `
+SELECT family_id FROM refresh_tokens WHERE id = $1 AND user_id = $2`
+
+	qFamilyLive = `
+SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > now())`
+)
+
+var errNoLongerMember = apperr.E(apperr.Forbidden, "You are no longer a member of this workspace")
+
+// requireRole re-reads the caller's role in the workspace (locking the row FOR SHARE when q
+// is a transaction) and answers 403 FORBIDDEN unless it is at least min.
+func (store) requireRole(ctx context.Context, q sqlx.ExtContext, workspaceID, userID string, min authn.Role) error {
+	var role string
+	if err := sqlx.GetContext(ctx, q, &role, qCallerRole, workspaceID, userID); err != nil {
+		if pg.IsNoRows(err) {
+			return errNoLongerMember
+		}
+		return err
+	}
+	if !authn.Role(role).AtLeast(min) {
+		return apperr.E(apperr.Forbidden, "This action requires the "+string(min)+" role")
+	}
+	return nil
+}
+
+func (store) insertEmailToken(ctx context.Context, q sqlx.ExtContext, userID, purpose, hash string, expires time.Time) error {
+	if _, err := q.ExecContext(ctx, qRetireEmailTokens, userID, purpose); err != nil {
+		return err
+	}
+	_, err := q.ExecContext(ctx, qInsertEmailToken, newID(), userID, purpose, hash, expires)
+	return err
+}
+
+// useEmailToken locks and consumes a token of purpose; errBadEmailToken when it is unknown,
+// of another purpose, used or expired.
+func (store) useEmailToken(ctx context.Context, q sqlx.ExtContext, hash, purpose string) (emailTokenRow, error) {
+	var t emailTokenRow
+	if err := sqlx.GetContext(ctx, q, &t, qEmailTokenForUpdate, hash); err != nil {
+		if pg.IsNoRows(err) {
+			return t, errBadEmailToken
+		}
+		return t, err
+	}
+	if t.Purpose != purpose || t.UsedAt != nil || time.Now().After(t.ExpiresAt) {
+		return t, errBadEmailToken
+	}
+	_, err := q.ExecContext(ctx, qUseEmailToken, t.ID)
+	return t, err
+}
+
+func (store) pendingInvitations(ctx context.Context, q sqlx.ExtContext, workspaceID string) ([]pendingInvitationRow, error) {
+	out := []pendingInvitationRow{}
+	err := sqlx.SelectContext(ctx, q, &out, qPendingInvitations, workspaceID)
+	return out, err
+}
+
+func (store) deletePendingInvitation(ctx context.Context, q sqlx.ExtContext, workspaceID, id string) error {
+	res, err := q.ExecContext(ctx, qDeletePendingInvitation, id, workspaceID)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return apperr.NotFoundf("Invitation")
+	}
+	return nil
+}
+
+// sessionFamily is the refresh family of the session whose access token has jti tokenID;
+// "" when unknown (an access token not issued with a refresh token). live is false when
+// every refresh token of the family is revoked or expired.
+func (store) sessionFamily(ctx context.Context, q sqlx.ExtContext, tokenID, userID string) (family string, live bool, err error) {
+	if tokenID == "" || !isUUID(tokenID) {
+		return "", false, nil
+	}
+	if err := sqlx.GetContext(ctx, q, &family, qSessionFamily, tokenID, userID); err != nil {
+		if pg.IsNoRows(err) {
+			return "", false, nil
+		}
+		return "", false, err
+	}
+	err = sqlx.GetContext(ctx, q, &live, qFamilyLive, family)
+	return family, live, err
+}

@@ -20,6 +20,7 @@ import (
 	"github.com/axonhq/axon/configs"
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -81,12 +82,20 @@ func StripeFromConfig(c *configs.Config) StripeConfig {
 	}
 }
 
+// Roles re-reads a member's role inside the caller's transaction (the auth module implements
+// it): the OWNER routes ask it, so a demoted or removed owner's still-valid access token gets
+// 403 FORBIDDEN at once. It returns an apperr FORBIDDEN for a missing or lower role.
+type Roles interface {
+	RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error
+}
+
 // Deps are what the module needs.
 type Deps struct {
 	DB        *pg.DB
 	Queue     queue.Inserter
 	Publisher realtime.Publisher
 	Mailer    email.Mailer
+	Roles     Roles
 	Log       *slog.Logger
 	// Authenticated is the dashboard middleware chain (auth module's Authenticated()).
 	Authenticated []echo.MiddlewareFunc
@@ -102,8 +111,8 @@ type Module struct {
 
 // New builds the module.
 func New(d Deps) (*Module, error) {
-	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil {
-		return nil, errors.New("billing: DB, Queue, Publisher and Mailer are required")
+	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil || d.Roles == nil {
+		return nil, errors.New("billing: DB, Queue, Publisher, Mailer and Roles are required")
 	}
 	if len(d.Authenticated) == 0 {
 		return nil, errors.New("billing: the Authenticated middleware chain is required")

@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"bytes"
 	"context"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
@@ -18,13 +20,17 @@ import (
 func TestRegisterGrantsStarterCredits(t *testing.T) {
 	t.Parallel()
 	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
-		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://localhost:3000"})
+		box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize), nil)
+		if err != nil {
+			return nil, err
+		}
+		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://localhost:3000", Box: box})
 		if err != nil {
 			return nil, err
 		}
 		var bill *Module
 		authMod, err := auth.New(auth.Deps{
-			DB: d.DB, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
 			SignupGrant: func(ctx context.Context, tx *sqlx.Tx, ws string) error { return bill.SignupGrant(ctx, tx, ws) },
 			BcryptCost:  4, RefreshTTL: time.Hour, AppURL: "http://localhost:3000",
 		})
@@ -32,7 +38,7 @@ func TestRegisterGrantsStarterCredits(t *testing.T) {
 			return nil, err
 		}
 		bill, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: authMod, Log: d.Log,
 			Authenticated: authMod.Authenticated(),
 		})
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 )
@@ -26,6 +27,7 @@ type Service struct {
 	credits *ledger
 	queue   queue.Inserter
 	mailer  email.Mailer
+	roles   Roles
 	log     *slog.Logger
 	cfg     StripeConfig
 	stripe  *client.API // nil when STRIPE_SECRET_KEY is empty
@@ -33,7 +35,7 @@ type Service struct {
 }
 
 func newService(d Deps, l *ledger) (*Service, error) {
-	s := &Service{db: d.DB, credits: l, queue: d.Queue, mailer: d.Mailer, log: d.Log, cfg: d.Stripe, now: time.Now}
+	s := &Service{db: d.DB, credits: l, queue: d.Queue, mailer: d.Mailer, roles: d.Roles, log: d.Log, cfg: d.Stripe, now: time.Now}
 	if d.Stripe.SecretKey != "" {
 		if d.Stripe.WebhookSecret == "" {
 			return nil, errors.New("billing: STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY")
@@ -130,7 +132,7 @@ func (s *Service) Checkout(ctx context.Context, workspaceID, userID, planID stri
 	if !ok || !plan.SelfServe {
 		return "", apperr.ValidationFields(map[string]string{"plan": "must be one of " + strings.Join(selfServePlans(), ", ")})
 	}
-	w, err := s.workspace(ctx, workspaceID)
+	w, err := s.ownerWorkspace(ctx, workspaceID, userID)
 	if err != nil {
 		return "", err
 	}
@@ -195,7 +197,7 @@ func (s *Service) Topup(ctx context.Context, workspaceID, userID, packID string)
 	if !ok {
 		return "", apperr.ValidationFields(map[string]string{"pack": "must be one of " + strings.Join(packIDs(), ", ")})
 	}
-	w, err := s.workspace(ctx, workspaceID)
+	w, err := s.ownerWorkspace(ctx, workspaceID, userID)
 	if err != nil {
 		return "", err
 	}
@@ -226,7 +228,7 @@ func (s *Service) Portal(ctx context.Context, workspaceID, userID string) (strin
 	if s.stripe == nil {
 		return "", ErrNotConfigured
 	}
-	w, err := s.workspace(ctx, workspaceID)
+	w, err := s.ownerWorkspace(ctx, workspaceID, userID)
 	if err != nil {
 		return "", err
 	}
@@ -330,6 +332,24 @@ func (s *Service) ensureCustomer(ctx context.Context, w workspaceRow, userID str
 		}
 	}
 	return c.ID, nil
+}
+
+// ownerWorkspace re-reads the caller's membership (OWNER, locked FOR SHARE) and the
+// workspace in one transaction: the owner routes' check is the database's, not the access
+// token's. The Stripe call that follows runs after the commit, outside any transaction.
+func (s *Service) ownerWorkspace(ctx context.Context, workspaceID, userID string) (workspaceRow, error) {
+	var w workspaceRow
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.roles.RequireRoleTx(ctx, tx, workspaceID, userID, authn.RoleOwner); err != nil {
+			return err
+		}
+		err := tx.GetContext(ctx, &w, qWorkspace, workspaceID)
+		if pg.IsNoRows(err) {
+			return apperr.NotFoundf("Workspace")
+		}
+		return err
+	})
+	return w, err
 }
 
 func (s *Service) workspace(ctx context.Context, id string) (workspaceRow, error) {

@@ -19,6 +19,7 @@ import (
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
+	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
@@ -64,8 +65,16 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 				FrontendURL: "http://localhost:3000/",
 			}
 		}
+		// The owner routes re-read the caller's role through auth, as main.go wires it.
+		roles, err := auth.New(auth.Deps{
+			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+			BcryptCost: 4, RefreshTTL: time.Hour,
+		})
+		if err != nil {
+			return nil, err
+		}
 		te.mod, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: roles, Log: d.Log,
 			Authenticated: []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
 			Stripe:        sc,
 		})
