@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -38,6 +39,8 @@ type Config struct {
 	Port        int
 	APIBaseURL  string
 	FrontendURL []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed (TRUSTED_PROXIES).
+	TrustedProxies []*net.IPNet
 
 	DatabaseURL   string        // without connection_limit / pool_timeout
 	DBMaxConns    int           // from connection_limit (default 10)
@@ -139,6 +142,7 @@ func Load(getenv func(string) string) (*Config, error) {
 			c.FrontendURL = append(c.FrontendURL, strings.TrimRight(o, "/"))
 		}
 	}
+	c.TrustedProxies = l.cidrs("TRUSTED_PROXIES", DefaultTrustedProxies)
 
 	c.DatabaseURL, c.DBMaxConns, c.DBPoolTimeout = l.database("DATABASE_URL",
 		"postgres://postgres@127.0.0.1:5432/axon?sslmode=disable")
@@ -285,6 +289,7 @@ func (c *Config) LogValue() slog.Value {
 		slog.Int("port", c.Port),
 		slog.String("apiBaseUrl", maskURL(c.APIBaseURL)),
 		slog.Any("frontendUrl", c.FrontendURL),
+		slog.Any("trustedProxies", c.TrustedProxies),
 		slog.String("databaseUrl", maskURL(c.DatabaseURL)),
 		slog.Int("dbMaxConns", c.DBMaxConns),
 		slog.Duration("dbPoolTimeout", c.DBPoolTimeout),
@@ -341,6 +346,33 @@ func readEnvFile(name string) (map[string]string, error) {
 type loader struct {
 	get  func(string) string
 	errs []error
+}
+
+// DefaultTrustedProxies is TRUSTED_PROXIES when unset: loopback and the private ranges, where
+// a platform's edge proxy (Railway, Fly, a compose network) reaches the app.
+const DefaultTrustedProxies = "127.0.0.0/8,::1/128,10.0.0.0/8,172.16.0.0/12,192.168.0.0/16,fc00::/7"
+
+// cidrs reads a comma-separated list of CIDRs; "none" is the empty, non-nil list (trust no
+// proxy: web.Options reads nil as "the default ranges").
+func (l *loader) cidrs(name, def string) []*net.IPNet {
+	raw := l.str(name, def)
+	if strings.EqualFold(strings.TrimSpace(raw), "none") {
+		return []*net.IPNet{}
+	}
+	var out []*net.IPNet
+	for _, part := range strings.Split(raw, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		_, n, err := net.ParseCIDR(part)
+		if err != nil {
+			l.fail(name, "comma-separated CIDRs such as 10.0.0.0/8,fc00::/7, or none")
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
 }
 
 func (l *loader) fail(name, form string) {

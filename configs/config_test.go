@@ -96,6 +96,24 @@ func TestDefaultsTest(t *testing.T) {
 	}
 }
 
+func TestTrustedProxies(t *testing.T) {
+	c := mustLoad(t, map[string]string{"APP_ENV": "test"})
+	var got []string
+	for _, n := range c.TrustedProxies {
+		got = append(got, n.String())
+	}
+	if strings.Join(got, ",") != DefaultTrustedProxies {
+		t.Errorf("default TrustedProxies = %v", got)
+	}
+	c = mustLoad(t, map[string]string{"APP_ENV": "test", "TRUSTED_PROXIES": " 172.16.0.0/12 , 2a09:8280::/32 "})
+	if len(c.TrustedProxies) != 2 || c.TrustedProxies[1].String() != "2a09:8280::/32" {
+		t.Errorf("TrustedProxies = %v", c.TrustedProxies)
+	}
+	if c = mustLoad(t, map[string]string{"APP_ENV": "test", "TRUSTED_PROXIES": "none"}); len(c.TrustedProxies) != 0 {
+		t.Errorf("none = %v", c.TrustedProxies)
+	}
+}
+
 func TestRealEnvWinsOverFile(t *testing.T) {
 	c := mustLoad(t, map[string]string{
 		"APP_ENV":      "test",
@@ -184,6 +202,7 @@ func TestValidationErrorsNameVariableAndForm(t *testing.T) {
 		{"bad duration", map[string]string{"JWT_EXPIRES_IN": "forever"}, []string{"JWT_EXPIRES_IN", "duration"}},
 		{"bad bcrypt", map[string]string{"BCRYPT_COST": "3"}, []string{"BCRYPT_COST", "from 4 to 31"}},
 		{"bad log format", map[string]string{"LOG_FORMAT": "xml"}, []string{"LOG_FORMAT", "json or text"}},
+		{"bad trusted proxy", map[string]string{"TRUSTED_PROXIES": "10.0.0.0/8,10.1.2.3"}, []string{"TRUSTED_PROXIES", "CIDRs"}},
 		{"bad base url", map[string]string{"OPENAI_BASE_URL": "not a url"}, []string{"OPENAI_BASE_URL", "absolute URL"}},
 		{
 			"stripe without webhook secret", merge(productionEnv(), map[string]string{"STRIPE_SECRET_KEY": "sk_live_x"}),

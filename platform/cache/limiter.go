@@ -21,13 +21,17 @@ type Decision struct {
 }
 
 // Limiter decides whether one more hit on key fits limit hits per window (sliding window).
+// Peek answers the same question without recording a hit: limits that count only some
+// outcomes (failed logins) peek before the attempt and Allow after a failure.
 type Limiter interface {
 	Allow(ctx context.Context, key string, limit int, window time.Duration) Decision
+	Peek(ctx context.Context, key string, limit int, window time.Duration) Decision
 }
 
 // slidingLua keeps a sorted set of hit timestamps (µs, Redis server time, so every replica
 // shares one clock). It drops hits older than the window, admits the hit when fewer than
-// limit remain, and returns {allowed, count, oldest}.
+// limit remain (unless ARGV[4] is "1": a peek records nothing), and returns
+// {allowed, count, oldest}.
 var slidingLua = rueidis.NewLuaScript(`
 local key = KEYS[1]
 local limit = tonumber(ARGV[1])
@@ -39,11 +43,13 @@ redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
 local count = redis.call('ZCARD', key)
 local allowed = 0
 if count < limit then
-  redis.call('ZADD', key, now, now .. '-' .. member)
-  count = count + 1
   allowed = 1
+  if ARGV[4] ~= '1' then
+    redis.call('ZADD', key, now, now .. '-' .. member)
+    count = count + 1
+  end
 end
-redis.call('PEXPIRE', key, math.ceil(window / 1000))
+if count > 0 then redis.call('PEXPIRE', key, math.ceil(window / 1000)) end
 local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
 local oldestAge = 0
 if oldest[2] then oldestAge = now - tonumber(oldest[2]) end
@@ -68,6 +74,19 @@ func NewRedisLimiter(r *Redis, log *slog.Logger) *RedisLimiter {
 
 // Allow checks one hit.
 func (l *RedisLimiter) Allow(ctx context.Context, key string, limit int, window time.Duration) Decision {
+	return l.run(ctx, key, limit, window, false)
+}
+
+// Peek reports whether one more hit would fit, recording nothing.
+func (l *RedisLimiter) Peek(ctx context.Context, key string, limit int, window time.Duration) Decision {
+	return l.run(ctx, key, limit, window, true)
+}
+
+func (l *RedisLimiter) run(ctx context.Context, key string, limit int, window time.Duration, peek bool) Decision {
+	peekArg := "0"
+	if peek {
+		peekArg = "1"
+	}
 	cl, err := l.r.Client()
 	if err == nil {
 		l.mu.Lock()
@@ -78,13 +97,16 @@ func (l *RedisLimiter) Allow(ctx context.Context, key string, limit int, window 
 		defer cancel()
 		win := window.Microseconds()
 		vals, err2 := slidingLua.Exec(cctx, cl, []string{"axon:rl:" + key},
-			[]string{strconv.Itoa(limit), strconv.FormatInt(win, 10), member}).AsIntSlice()
+			[]string{strconv.Itoa(limit), strconv.FormatInt(win, 10), member, peekArg}).AsIntSlice()
 		if err2 == nil && len(vals) == 3 {
 			return decision(vals[0] == 1, limit, int(vals[1]), time.Duration(vals[2])*time.Microsecond, window)
 		}
 		err = err2
 	}
 	l.warn(err)
+	if peek {
+		return l.fallback.Peek(ctx, key, limit, window)
+	}
 	return l.fallback.Allow(ctx, key, limit, window)
 }
 
@@ -124,6 +146,15 @@ func NewMemoryLimiter() *MemoryLimiter { return &MemoryLimiter{hits: map[string]
 
 // Allow checks one hit.
 func (m *MemoryLimiter) Allow(_ context.Context, key string, limit int, window time.Duration) Decision {
+	return m.check(key, limit, window, false)
+}
+
+// Peek reports whether one more hit would fit, recording nothing.
+func (m *MemoryLimiter) Peek(_ context.Context, key string, limit int, window time.Duration) Decision {
+	return m.check(key, limit, window, true)
+}
+
+func (m *MemoryLimiter) check(key string, limit int, window time.Duration, peek bool) Decision {
 	now := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -137,10 +168,14 @@ func (m *MemoryLimiter) Allow(_ context.Context, key string, limit int, window t
 	}
 	h = h[cut:]
 	allowed := len(h) < limit
-	if allowed {
+	if allowed && !peek {
 		h = append(h, now)
 	}
-	m.hits[key] = h
+	if len(h) == 0 {
+		delete(m.hits, key)
+	} else {
+		m.hits[key] = h
+	}
 	var oldest time.Duration
 	if len(h) > 0 {
 		oldest = now.Sub(h[0])

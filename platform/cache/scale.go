@@ -19,3 +19,7 @@ type scaled struct {
 func (s scaled) Allow(ctx context.Context, key string, limit int, window time.Duration) Decision {
 	return s.l.Allow(ctx, key, int(math.Max(1, math.Round(float64(limit)*s.f))), window)
 }
+
+func (s scaled) Peek(ctx context.Context, key string, limit int, window time.Duration) Decision {
+	return s.l.Peek(ctx, key, int(math.Max(1, math.Round(float64(limit)*s.f))), window)
+}

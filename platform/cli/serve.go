@@ -77,6 +77,7 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Context) error, started time.Time) *echo.Echo {
 	o := web.Options{
 		Logger: d.Log, FrontendURLs: d.Config.FrontendURL, Production: d.Config.Production(), Limiter: d.Limiter,
+		TrustedProxies: d.Config.TrustedProxies,
 	}
 	if d.Metrics != nil {
 		o.Observe = d.Metrics.Middleware()

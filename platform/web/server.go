@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -33,6 +34,11 @@ type Options struct {
 	// Observe, when set, wraps every request first (metrics), so that rejected requests
 	// (429, 413, 404) are counted too.
 	Observe echo.MiddlewareFunc
+	// TrustedProxies are the peers whose X-Forwarded-For is believed; nil means
+	// DefaultTrustedProxies, an empty slice trusts no one.
+	TrustedProxies []*net.IPNet
+	// Timeouts of the http.Server; zero takes the default in DefaultTimeouts.
+	Timeouts Timeouts
 }
 
 // Paths whose CORS is decided by their module (widget: the agent's allowedOrigins) or that
@@ -46,9 +52,11 @@ func New(o Options) *echo.Echo {
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = ErrorHandler(o.Logger)
-	e.IPExtractor = echo.ExtractIPFromXFFHeader()
-	e.Server.ReadHeaderTimeout = 10 * time.Second
-	e.Server.IdleTimeout = 120 * time.Second
+	if o.TrustedProxies == nil {
+		o.TrustedProxies = DefaultTrustedProxies
+	}
+	e.IPExtractor = IPExtractor(o.TrustedProxies)
+	o.Timeouts.apply(e.Server)
 	if o.BodyLimit == "" {
 		o.BodyLimit = "2M"
 	}
@@ -74,6 +82,11 @@ func New(o Options) *echo.Echo {
 			p := c.Request().URL.Path
 			return strings.HasPrefix(p, "/v1/webhooks/") || strings.HasPrefix(p, "/v1/storage/local/")
 		},
+	}))
+	// Uploads to the local store (up to 25 MB from a slow client) get longer to send their
+	// body than the server's ReadTimeout allows a JSON request.
+	e.Use(Deadline(UploadReadTimeout, UploadWriteTimeout, func(c echo.Context) bool {
+		return !strings.HasPrefix(c.Request().URL.Path, "/v1/storage/local/")
 	}))
 	cors := middleware.CORSConfig{
 		Skipper: func(c echo.Context) bool {
@@ -173,9 +186,6 @@ func SecurityHeaders(production bool) echo.MiddlewareFunc {
 
 // KeyFunc picks the subject a rate limit counts.
 type KeyFunc func(c echo.Context) string
-
-// ByIP counts per client IP.
-func ByIP(c echo.Context) string { return c.RealIP() }
 
 // RateLimit allows limit hits per window per key and sets RateLimit-* headers; past the limit
 // it answers 429 RATE_LIMITED with Retry-After. /health is never limited.
