@@ -532,9 +532,14 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		if _, _, err := h.local.Open(context.Background(), key); err == nil {
 			t.Fatal("corrupt PDF kept in storage")
 		}
-		trunc := makePDF("Some text")
-		key = h.upload(ws, "truncated.pdf", "application/pdf", trunc[:len(trunc)/2])
-		h.Post(base, ws.Token, map[string]any{"type": "PDF", "title": "truncated", "storageKey": key}).ExpectError(t, 415, "UNSUPPORTED_MEDIA_TYPE")
+		// The API reads only the first bytes: a file with a PDF header but a broken body
+		// is accepted and fails in the worker's extraction child.
+		h.StartWorker()
+		key = h.upload(ws, "broken-body.pdf", "application/pdf", []byte("%PDF-1.4\nno objects, no cross-reference table\n"))
+		brokenID := h.create(ws, agent, map[string]any{"type": "PDF", "title": "broken body", "storageKey": key})
+		if d := h.wait(ws, agent, brokenID); d.Status != StatusError || !strings.Contains(str(d.ErrorMsg), "Could not read PDF") {
+			t.Fatalf("broken PDF body: %s %q", d.Status, str(d.ErrorMsg))
+		}
 		key = h.upload(ws, "fake.docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document", []byte("plain text, not a zip"))
 		h.Post(base, ws.Token, map[string]any{"type": "FILE", "title": "fake", "storageKey": key}).ExpectError(t, 415, "UNSUPPORTED_MEDIA_TYPE")
 
@@ -551,7 +556,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		h.Post(base, ws.Token, map[string]any{"type": "FILE", "title": "twice", "storageKey": key}).ExpectError(t, 409, "CONFLICT")
 	})
 
-	if n := docs(); n != 1 {
-		t.Fatalf("%d documents stored, want only the one valid upload", n)
+	if n := docs(); n != 2 {
+		t.Fatalf("%d documents stored, want only the PDF with a broken body and the one valid upload", n)
 	}
 }

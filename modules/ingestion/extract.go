@@ -32,6 +32,8 @@ type extractor struct {
 	transcripts *transcriptClient
 	store       storage.Store
 	log         *slog.Logger
+	// sandbox parses fetched pages and uploaded files in a child process.
+	sandbox *sandbox
 }
 
 // extraction is what a document yields: its text blocks and, when part of the source was
@@ -47,104 +49,114 @@ func (x *extractor) extract(ctx context.Context, d docRow) (extraction, error) {
 	if d.Type == TypeSitemap {
 		return x.sitemap(ctx, d.SourceURL.String)
 	}
-	b, err := x.extractBlocks(ctx, d)
-	return extraction{blocks: b}, err
+	b, note, err := x.extractBlocks(ctx, d)
+	return extraction{blocks: b, note: note}, err
 }
 
-// extractBlocks dispatches on the document type (every type but SITEMAP).
-func (x *extractor) extractBlocks(ctx context.Context, d docRow) ([]block, error) {
+// extractBlocks dispatches on the document type (every type but SITEMAP). Fetched pages
+// and uploaded files are parsed in the sandbox; TEXT and QA content was typed in and is
+// split here.
+func (x *extractor) extractBlocks(ctx context.Context, d docRow) ([]block, string, error) {
 	switch d.Type {
 	case TypeText:
-		return textBlocks(d.RawContent.String, true), nil
+		return textBlocks(d.RawContent.String, true), "", nil
 	case TypeQA:
 		var out []block
 		for _, p := range parseQA(cleanText(d.RawContent.String)) {
 			out = append(out, block{Text: "Q: " + p.Q + "\nA: " + p.A})
 		}
-		return out, nil
+		return out, "", nil
 	case TypeURL:
 		p, err := x.fetch.get(ctx, d.SourceURL.String, "text/html,application/xhtml+xml,text/plain;q=0.9,application/pdf;q=0.8,*/*;q=0.5")
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		return pageBlocks(p)
+		return x.pageBlocks(ctx, p)
 	case TypeYouTube:
 		id, ok := youTubeVideoID(d.SourceURL.String)
 		if !ok {
-			return nil, permanentf("%q is not a YouTube video URL", d.SourceURL.String)
+			return nil, "", permanentf("%q is not a YouTube video URL", d.SourceURL.String)
 		}
-		return x.transcripts.fetch(ctx, id)
+		b, err := x.transcripts.fetch(ctx, id)
+		return b, "", err
 	case TypePDF, TypeFile:
 		return x.file(ctx, d.StorageKey.String)
 	}
-	return nil, permanentf("Unknown document type %s", d.Type)
+	return nil, "", permanentf("Unknown document type %s", d.Type)
 }
 
-// pageBlocks extracts a fetched page by its content type: HTML, plain text or Markdown,
-// or PDF.
-func pageBlocks(p *page) ([]block, error) {
+// pageBlocks extracts a fetched page in the sandbox by its content type: HTML, plain text
+// or Markdown, or PDF. Every block gets the page's URL.
+func (x *extractor) pageBlocks(ctx context.Context, p *page) ([]block, string, error) {
+	var kind string
 	switch p.ContentType {
 	case "text/html", "application/xhtml+xml":
-		blocks, _ := htmlBlocks(p.Body, p.URL)
-		return blocks, nil
-	case "text/plain", "text/markdown", "text/x-markdown":
-		blocks := textBlocks(string(p.Body), p.ContentType != "text/plain")
-		for i := range blocks {
-			blocks[i].URL = p.URL
-		}
-		return blocks, nil
+		kind = "html"
+	case "text/plain":
+		kind = "txt"
+	case "text/markdown", "text/x-markdown":
+		kind = "md"
 	case "application/pdf":
-		blocks, err := pdfBlocks(p.Body)
-		for i := range blocks {
-			blocks[i].URL = p.URL
-		}
-		return blocks, err
+		kind = "pdf"
+	default:
+		return nil, "", permanentf("%s is %s, not a web page", p.URL, p.ContentType)
 	}
-	return nil, permanentf("%s is %s, not a web page", p.URL, p.ContentType)
+	blocks, note, err := x.sandbox.extract(ctx, kind, bytes.NewReader(p.Body))
+	for i := range blocks {
+		blocks[i].URL = p.URL
+	}
+	return blocks, note, err
 }
 
-// file reads an uploaded file from storage and extracts it by the key's extension.
-func (x *extractor) file(ctx context.Context, key string) ([]block, error) {
+// file streams an uploaded file from storage into the sandbox, which extracts it by the
+// key's extension. The file never sits whole in this process's memory.
+func (x *extractor) file(ctx context.Context, key string) ([]block, string, error) {
+	kind := strings.TrimPrefix(path.Ext(key), ".")
+	switch kind {
+	case "pdf", "docx", "txt", "md", "html", "csv":
+	case "htm":
+		kind = "html"
+	default:
+		return nil, "", permanentf("Files of type %s cannot be ingested", path.Ext(key))
+	}
 	rc, obj, err := x.store.Open(ctx, key)
 	if err != nil {
 		if errors.Is(err, storage.ErrNotFound) {
-			return nil, permanentf("The uploaded file is no longer in storage")
+			return nil, "", permanentf("The uploaded file is no longer in storage")
 		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
-		return nil, transient(err, "Could not read the uploaded file from storage")
+		return nil, "", transient(err, "Could not read the uploaded file from storage")
 	}
 	defer rc.Close()
 	if obj.Size > storage.MaxUploadBytes {
-		return nil, permanentf("The uploaded file is larger than %d MB", storage.MaxUploadBytes>>20)
+		return nil, "", permanentf("The uploaded file is larger than %d MB", storage.MaxUploadBytes>>20)
 	}
-	data, err := io.ReadAll(io.LimitReader(rc, storage.MaxUploadBytes+1))
-	if err != nil {
+	src := &readErrTracker{r: io.LimitReader(rc, storage.MaxUploadBytes)}
+	blocks, note, err := x.sandbox.extract(ctx, kind, src)
+	if err != nil && src.err != nil {
+		// The child failed because the file could not be read from storage.
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, "", ctx.Err()
 		}
-		return nil, transient(err, "Could not read the uploaded file from storage")
+		return nil, "", transient(src.err, "Could not read the uploaded file from storage")
 	}
-	if int64(len(data)) > storage.MaxUploadBytes {
-		return nil, permanentf("The uploaded file is larger than %d MB", storage.MaxUploadBytes>>20)
+	return blocks, note, err
+}
+
+// readErrTracker remembers the first read error other than io.EOF.
+type readErrTracker struct {
+	r   io.Reader
+	err error
+}
+
+func (t *readErrTracker) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) && t.err == nil {
+		t.err = err
 	}
-	switch strings.TrimPrefix(path.Ext(key), ".") {
-	case "pdf":
-		return pdfBlocks(data)
-	case "docx":
-		return docxBlocks(data)
-	case "txt":
-		return textBlocks(string(data), false), nil
-	case "md":
-		return textBlocks(string(data), true), nil
-	case "html", "htm":
-		blocks, _ := htmlBlocks(data, "")
-		return blocks, nil
-	case "csv":
-		return csvBlocks(data)
-	}
-	return nil, permanentf("Files of type %s cannot be ingested", path.Ext(key))
+	return n, err
 }
 
 // sitemapDoc is a <urlset> or a <sitemapindex> (namespaces are ignored).
@@ -178,7 +190,7 @@ func (x *extractor) sitemap(ctx context.Context, root string) (extraction, error
 		g.Go(func() error {
 			p, err := x.fetch.get(gctx, u, "text/html,application/xhtml+xml,text/plain;q=0.9")
 			if err == nil {
-				results[i], err = pageBlocks(p)
+				results[i], _, err = x.pageBlocks(gctx, p)
 			}
 			errs[i] = err
 			return nil // a page failure does not stop the others

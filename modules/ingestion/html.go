@@ -47,8 +47,11 @@ func isHeading(a atom.Atom) bool {
 // asides, forms and hidden elements, split into paragraphs. Headings become the heading
 // metadata of the paragraphs below them (and stay in the text). The page's <title> is the
 // heading of text before the first heading. It returns the blocks and the title.
+//
+// Elements nested deeper than maxHTMLDepth are flattened first (see capHTMLDepth), so that
+// a hostile page cannot make the parser's work or the tree's depth grow without bound.
 func htmlBlocks(data []byte, pageURL string) ([]block, string) {
-	doc, err := html.Parse(bytes.NewReader(data))
+	doc, err := html.Parse(bytes.NewReader(capHTMLDepth(data)))
 	if err != nil {
 		// html.Parse only fails on reader errors; a bytes.Reader has none.
 		return nil, ""
@@ -71,6 +74,58 @@ func htmlBlocks(data []byte, pageURL string) ([]block, string) {
 	x.walk(root)
 	x.flush()
 	return x.blocks, title
+}
+
+// maxHTMLDepth is the deepest element nesting kept; real pages stay far below it.
+const maxHTMLDepth = 256
+
+// voidElements never have content or an end tag.
+var voidElements = map[atom.Atom]bool{
+	atom.Area: true, atom.Base: true, atom.Br: true, atom.Col: true, atom.Embed: true,
+	atom.Hr: true, atom.Img: true, atom.Input: true, atom.Link: true, atom.Meta: true,
+	atom.Source: true, atom.Track: true, atom.Wbr: true, atom.Param: true, atom.Keygen: true,
+}
+
+// capHTMLDepth streams data through the HTML tokenizer and drops the start and end tags
+// of elements that would open deeper than maxHTMLDepth, keeping their text. Depth is
+// counted on the tags as written (an end tag closes up to its matching open element), so
+// for well-formed pages nothing changes. Unclosed <p>/<li> only make the count higher,
+// which at worst flattens markup, never text.
+func capHTMLDepth(data []byte) []byte {
+	z := html.NewTokenizer(bytes.NewReader(data))
+	var out bytes.Buffer
+	out.Grow(len(data))
+	var open []string // names of the open elements that were kept
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			return out.Bytes()
+		case html.StartTagToken:
+			name, _ := z.TagName()
+			if voidElements[atom.Lookup(name)] {
+				break
+			}
+			if len(open) >= maxHTMLDepth {
+				continue // dropped: deeper than the cap
+			}
+			open = append(open, string(name))
+		case html.EndTagToken:
+			name, _ := z.TagName()
+			i := len(open) - 1
+			for i >= 0 && open[i] != string(name) {
+				i--
+			}
+			if i < 0 {
+				if len(open) >= maxHTMLDepth {
+					continue // the end of a dropped element
+				}
+				break // a stray end tag: the parser ignores it too
+			}
+			open = open[:i]
+		}
+		out.Write(z.Raw())
+	}
 }
 
 type htmlExtractor struct {

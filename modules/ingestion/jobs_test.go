@@ -37,6 +37,14 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	// The test binary is the ingestion's extraction child too (Deps.ExtractCommand's
+	// default runs this executable with "extract-child KIND").
+	if len(os.Args) > 2 && os.Args[1] == ChildCommand && os.Args[2] == "alloc-test" {
+		os.Exit(childAllocTest())
+	}
+	if len(os.Args) > 1 && os.Args[1] == ChildCommand {
+		os.Exit(ExtractChildMain(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if url := os.Getenv(helperEnv); url != "" {
 		os.Exit(helperWorker(url, os.Getenv(helperModeEnv)))
 	}

@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os/exec"
 	"time"
 
 	"github.com/google/uuid"
@@ -78,6 +79,11 @@ type Deps struct {
 	AllowAddrs []string
 	// RetryBase is the first backoff between job attempts (default 2 s, doubling).
 	RetryBase time.Duration
+	// ExtractCommand is the argv (before KIND) of the child process that parses uploaded
+	// files and fetched pages: by default this executable with the hidden
+	// "extract-child" subcommand, which must then call ExtractChildMain (main.go does; a
+	// test binary does it in its TestMain).
+	ExtractCommand []string
 }
 
 // Module is the ingestion module.
@@ -108,6 +114,13 @@ func New(d Deps) (*Module, error) {
 			d.MinSimilarity = ai.OfflineMinSimilarity
 		}
 	}
+	sb, err := newSandbox(d.ExtractCommand)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := exec.LookPath(pdftotext); err != nil {
+		d.Log.Warn("pdftotext (poppler-utils) is not installed: PDF documents will fail until it is")
+	}
 	svc := &Service{
 		db: d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
 		store: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
@@ -117,6 +130,7 @@ func New(d Deps) (*Module, error) {
 			transcripts: newTranscriptClient(d.YouTubeTranscriptURL),
 			store:       d.Store,
 			log:         d.Log,
+			sandbox:     sb,
 		},
 		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
 		now:   time.Now,

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/ledongthuc/pdf"
 
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/apperr"
@@ -62,7 +61,7 @@ type CreateInput struct {
 
 // CreateDoc stores a PENDING document and its ingestion job in one transaction. For an
 // uploaded file it first checks that the object exists in the caller's workspace with an
-// allowed type and size and that its content matches the type (PDF header, zip archive,
+// allowed type and size and that its first bytes match the type (PDF header, zip archive,
 // text without NUL bytes); the stored type is PDF for a .pdf and FILE for the others.
 // Errors: NOT_FOUND for an unknown agent; VALIDATION_ERROR for a key of another workspace
 // or without an object; 413/415 for a file that breaks the upload rules; CONFLICT for an
@@ -138,20 +137,9 @@ func (s *Service) checkUpload(ctx context.Context, workspaceID, key string) (str
 			return "", s.uploadRejected(ctx, key, apperr.ValidationFields(map[string]string{"storageKey": "the uploaded file is empty or malformed"}))
 		}
 	}
+	// Only the first bytes are read here: parsing happens in the worker's extraction
+	// child, never in the API process.
 	ext := strings.TrimPrefix(path.Ext(key), ".")
-	if ext == "pdf" {
-		// Reading the whole PDF (at most 25 MB) lets the reader check its structure (header,
-		// cross-reference table, trailer) now, so a corrupt file is refused before it
-		// becomes a document.
-		data, err := io.ReadAll(io.LimitReader(rc, storage.MaxUploadBytes+1))
-		if err != nil {
-			return "", fmt.Errorf("read upload %s: %w", key, err)
-		}
-		if !validPDF(data) {
-			return "", s.uploadRejected(ctx, key, apperr.E(apperr.UnsupportedMediaType, "The uploaded file is not a readable PDF"))
-		}
-		return TypePDF, nil
-	}
 	head := make([]byte, 1024)
 	n, err := io.ReadFull(rc, head)
 	if err != nil && !errors.Is(err, io.ErrUnexpectedEOF) && !errors.Is(err, io.EOF) {
@@ -159,6 +147,11 @@ func (s *Service) checkUpload(ctx context.Context, workspaceID, key string) (str
 	}
 	head = head[:n]
 	switch ext {
+	case "pdf":
+		if !looksLikePDF(head) {
+			return "", s.uploadRejected(ctx, key, apperr.E(apperr.UnsupportedMediaType, "The uploaded file is not a PDF"))
+		}
+		return TypePDF, nil
 	case "docx":
 		if !bytes.HasPrefix(head, []byte(zipMagic)) {
 			return "", s.uploadRejected(ctx, key, apperr.E(apperr.UnsupportedMediaType, "The uploaded file is not a valid DOCX document"))
@@ -169,21 +162,6 @@ func (s *Service) checkUpload(ctx context.Context, workspaceID, key string) (str
 		}
 	}
 	return TypeFile, nil
-}
-
-// validPDF reports whether data has a PDF header and a cross-reference structure the PDF
-// reader accepts (pages are not parsed).
-func validPDF(data []byte) (ok bool) {
-	defer func() {
-		if recover() != nil {
-			ok = false
-		}
-	}()
-	if !looksLikePDF(data) {
-		return false
-	}
-	r, err := pdf.NewReader(bytes.NewReader(data), int64(len(data)))
-	return err == nil && r.NumPage() > 0
 }
 
 // ListDocs returns a page of the agent's documents, newest first, and the cursor of the
