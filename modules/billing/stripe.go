@@ -40,16 +40,40 @@ func newStripeClient(cfg StripeConfig, log *slog.Logger) *client.API {
 	})
 }
 
-// stripeError turns a failed Stripe call into an application error: Stripe rejecting the
-// request (4xx: a misconfigured price, a deleted customer) is our fault and a 500; anything
-// else (network, Stripe 5xx after retries) is 503 SERVICE_UNAVAILABLE. The cause is logged.
+// stripeError turns a failed Stripe call into an application error. Stripe refusing the
+// request (a 4xx) becomes a 4xx in the contract's shape, never INTERNAL_ERROR, so it is not
+// reported to Sentry (stripe-go's logger still writes Stripe's refusal to the log):
+//   - a list cursor Stripe does not know (param starting_after) → 400 VALIDATION_ERROR on cursor;
+//   - 404 (an object deleted in Stripe's dashboard) → 404 NOT_FOUND;
+//   - 429 → 429 RATE_LIMITED;
+//   - 401/403 (our key is wrong or lacks a permission: nothing the caller can fix) → 503;
+//   - any other 4xx (400, 402, 409) → 400 VALIDATION_ERROR naming Stripe's error code.
+//
+// Anything else (network, Stripe 5xx after stripe-go's retries) is 503 SERVICE_UNAVAILABLE.
 func stripeError(op string, err error) error {
+	cause := fmt.Errorf("stripe %s: %w", op, err)
+	unavailable := apperr.Wrap(apperr.ServiceUnavailable, "The payment provider could not be reached; try again shortly", cause)
 	var se *stripe.Error
-	if errors.As(err, &se) && se.HTTPStatusCode >= 400 && se.HTTPStatusCode < 500 {
-		return apperr.Wrap(apperr.Internal, apperr.InternalMessage, fmt.Errorf("stripe %s: %w", op, err))
+	if !errors.As(err, &se) || se.HTTPStatusCode < 400 || se.HTTPStatusCode >= 500 {
+		return unavailable
 	}
-	return apperr.Wrap(apperr.ServiceUnavailable, "The payment provider could not be reached; try again shortly",
-		fmt.Errorf("stripe %s: %w", op, err))
+	switch {
+	case se.Param == "starting_after" || se.Param == "ending_before":
+		e := apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
+		e.Cause = cause
+		return e
+	case se.HTTPStatusCode == http.StatusUnauthorized || se.HTTPStatusCode == http.StatusForbidden:
+		return unavailable
+	case se.HTTPStatusCode == http.StatusTooManyRequests:
+		return apperr.Wrap(apperr.RateLimited, "The payment provider is busy; retry shortly", cause)
+	case se.HTTPStatusCode == http.StatusNotFound:
+		return apperr.Wrap(apperr.NotFound, "The payment provider has no such record (it may have been deleted there)", cause)
+	}
+	e := apperr.Wrap(apperr.Validation, "The payment provider refused the request", cause)
+	if se.Code != "" {
+		e.Details = map[string]any{"providerCode": string(se.Code)}
+	}
+	return e
 }
 
 // slogLeveled routes stripe-go's logging to slog; its info/debug lines (one per request)

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
+	texttemplate "text/template"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -24,7 +25,8 @@ import (
 //go:embed templates/*.html
 var templateFS embed.FS
 
-// subjects are text/template-free on purpose: a subject is data, kept next to its template.
+// subjects are text/template sources, kept next to the bodies: a subject is a plain-text
+// header, so "Alice's Workspace" stays as typed (html/template would send &#39;).
 var subjects = map[string]string{
 	TemplateInvitation:    "You're invited to join {{.WorkspaceName}} on Axon",
 	TemplateLowCredits:    "Your Axon credits are running low",
@@ -48,22 +50,29 @@ type Service struct {
 	queue  queue.Inserter
 	sender Sender
 	log    *slog.Logger
-	tpl    map[string]*template.Template
+	tpl    map[string]templates
 	appURL string
 	box    *secretbox.Box // seals Message.Secret; nil: messages with a Secret are refused
 }
 
-func parseTemplates() (map[string]*template.Template, error) {
-	out := map[string]*template.Template{}
+// templates are one e-mail's HTML body (escaped) and plain-text subject (not escaped).
+type templates struct {
+	body    *template.Template
+	subject *texttemplate.Template
+}
+
+func parseTemplates() (map[string]templates, error) {
+	out := map[string]templates{}
 	for name, subj := range subjects {
 		body, err := template.New(name).Option("missingkey=zero").ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("email: template %s: %w", name, err)
 		}
-		if _, err := body.New("subject").Parse(subj); err != nil {
+		subject, err := texttemplate.New("subject").Option("missingkey=zero").Parse(subj)
+		if err != nil {
 			return nil, fmt.Errorf("email: subject %s: %w", name, err)
 		}
-		out[name] = body
+		out[name] = templates{body: body, subject: subject}
 	}
 	return out, nil
 }
@@ -115,13 +124,15 @@ func (s *Service) Render(name, to string, data map[string]any) (Rendered, error)
 		d[k] = v
 	}
 	var subj, body bytes.Buffer
-	if err := t.ExecuteTemplate(&subj, "subject", d); err != nil {
+	if err := t.subject.Execute(&subj, d); err != nil {
 		return Rendered{}, fmt.Errorf("email: subject %s: %w", name, err)
 	}
-	if err := t.ExecuteTemplate(&body, "layout", d); err != nil {
+	if err := t.body.ExecuteTemplate(&body, "layout", d); err != nil {
 		return Rendered{}, fmt.Errorf("email: body %s: %w", name, err)
 	}
-	return Rendered{To: to, Subject: strings.TrimSpace(subj.String()), HTML: body.String()}, nil
+	// A subject is one header line: a line break in the data (a workspace name) is a space.
+	subject := strings.Join(strings.Fields(subj.String()), " ")
+	return Rendered{To: to, Subject: subject, HTML: body.String()}, nil
 }
 
 type emailRow struct {
