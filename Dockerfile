@@ -16,13 +16,14 @@ RUN go build -ldflags "-s -w -X main.version=${VERSION}" -o /out/axon . \
 
 # ---- runtime ----------------------------------------------------------------------
 FROM debian:bookworm-slim
+# poppler-utils: pdftotext, which the ingestion worker runs to extract PDF text.
 # pg_dump/pg_restore for `axon backup`. pg_dump refuses to dump a server newer than
 # itself and bookworm ships 15, so the client comes from the PostgreSQL (PGDG) apt
 # repository; PG_MAJOR must be >= the production server's major version.
 ARG PG_MAJOR=17
 RUN set -eux; \
     apt-get update; \
-    apt-get install -y --no-install-recommends ca-certificates curl tzdata; \
+    apt-get install -y --no-install-recommends ca-certificates curl tzdata poppler-utils; \
     install -d /usr/share/postgresql-common/pgdg; \
     curl -fsSL -o /usr/share/postgresql-common/pgdg/apt.postgresql.org.asc \
         https://www.postgresql.org/media/keys/ACCC4CF8.asc; \
@@ -32,7 +33,8 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends "postgresql-client-${PG_MAJOR}"; \
     apt-get purge -y --auto-remove curl; \
     rm -rf /var/lib/apt/lists/*; \
-    "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version
+    "/usr/lib/postgresql/${PG_MAJOR}/bin/pg_dump" --version; \
+    pdftotext -v
 ENV PATH=/usr/lib/postgresql/${PG_MAJOR}/bin:$PATH
 
 RUN groupadd --system --gid 1001 axon \

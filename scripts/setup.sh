@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # scripts/setup.sh — prepare a Debian/Ubuntu machine for Axon development and tests.
 #
-#   PostgreSQL (+ pgvector), Redis, and the databases `axon` and `axon_test`.
+#   PostgreSQL (+ pgvector), Redis, the databases `axon` and `axon_test`, and
+#   poppler-utils (pdftotext, which extracts the text of PDF documents).
 #
 # Idempotent: every step checks first and only acts when something is missing, so a
 # second run takes about a second. Run as root, or as a user with sudo.
@@ -256,3 +257,15 @@ for db in $AXON_DATABASES; do
 		die "database $db: CREATE EXTENSION vector failed: $out"
 	say database "$db $state, extension vector $out"
 done
+
+# --- 5. poppler-utils ---------------------------------------------------------------
+# pdftotext extracts PDF text in the ingestion worker's extraction child
+# (docs/decisions.md, "PDF text: Poppler's pdftotext").
+if have pdftotext; then
+	say poppler "ok ($(pdftotext -v 2>&1 | head -n1))"
+else
+	say poppler "installing poppler-utils (apt)"
+	apt_install poppler-utils
+	have pdftotext || die "poppler-utils installed but pdftotext is not on PATH"
+	say poppler "installed ($(pdftotext -v 2>&1 | head -n1))"
+fi

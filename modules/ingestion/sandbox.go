@@ -49,7 +49,7 @@ type childRun struct {
 	CPU       time.Duration
 	// RusageMaxRSSKB is ru_maxrss alone.
 	RusageMaxRSSKB int64
-	Err       error
+	Err            error
 }
 
 // newSandbox returns a sandbox running command (argv before KIND); an empty command runs
