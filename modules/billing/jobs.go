@@ -106,8 +106,12 @@ func (s monthlySchedule) Next(t time.Time) time.Time {
 	return at
 }
 
+// monthlyGrantPeriodicJob also runs when a worker becomes River's leader (RunOnStart), so a
+// month whose 00:05 tick found no worker running is granted when one starts. The run is for
+// the current month and idempotent per workspace and month; a second start in the same month
+// grants nothing (its job is a unique duplicate, or every key is already used).
 func monthlyGrantPeriodicJob() *river.PeriodicJob {
 	return river.NewPeriodicJob(grantSchedule, func() (river.JobArgs, *river.InsertOpts) {
 		return MonthlyGrantArgs{Month: time.Now().UTC().Format("2006-01")}, nil
-	}, &river.PeriodicJobOpts{ID: "billing.monthly_grant"})
+	}, &river.PeriodicJobOpts{ID: "billing.monthly_grant", RunOnStart: true})
 }

@@ -409,16 +409,18 @@ const grantBatch = 200
 // GrantMonthly grants every workspace except ENTERPRISE its plan's monthly credits for month
 // ("2006-01"), with the idempotency key "grant:<workspaceId>:<month>": running it twice in a
 // month (a retry, a second worker) adds the credits once. Each batch is one transaction, so a
-// failure part-way keeps the committed batches and the retry skips them. It returns how many
-// workspaces received credits in this run.
+// failure part-way keeps the committed batches and the retry skips them. Workspaces created
+// during month already received it as their signup grant and are skipped. It returns how
+// many workspaces received credits in this run.
 func (s *Service) GrantMonthly(ctx context.Context, month string) (granted int, err error) {
-	if _, err := time.Parse("2006-01", month); err != nil {
+	start, err := time.Parse("2006-01", month)
+	if err != nil {
 		return 0, fmt.Errorf("billing: month %q is not YYYY-MM", month)
 	}
 	after := "00000000-0000-0000-0000-000000000000"
 	for {
 		var batch []grantTarget
-		if err := s.db.SelectContext(ctx, &batch, qGrantBatch, after, grantBatch); err != nil {
+		if err := s.db.SelectContext(ctx, &batch, qGrantBatch, after, grantBatch, start); err != nil {
 			return granted, err
 		}
 		if len(batch) == 0 {

@@ -128,9 +128,11 @@ SELECT id, type, payload, processed_at FROM stripe_events WHERE id = $1 FOR UPDA
 )
 
 // The monthly grant walks the workspaces in id order, one batch per transaction.
+// qGrantBatch skips workspaces created on or after $3, the month's first instant: their
+// signup grant is that month's grant (so a catch-up run mid-month grants them nothing more).
 const qGrantBatch = `
 SELECT id, plan FROM workspaces
-WHERE id > $1 AND plan <> 'ENTERPRISE'
+WHERE id > $1 AND plan <> 'ENTERPRISE' AND created_at < $3
 ORDER BY id
 LIMIT $2`
 
