@@ -20,6 +20,7 @@ import (
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/ingestion"
+	"github.com/axonhq/axon/modules/ops"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
@@ -188,20 +189,25 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod}
+	opsMod, err := ops.New(ops.Deps{DB: d.DB, Log: d.Log})
+	if err != nil {
+		return nil, err
+	}
+
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, opsMod}
 
 	if cfg.BackupCron != "" {
 		if s3 == nil {
 			return nil, fmt.Errorf("BACKUP_CRON: needs S3_BUCKET, the periodic backup writes to S3")
 		}
-		ops, err := backup.NewModule(backup.ModuleDeps{
+		backupMod, err := backup.NewModule(backup.ModuleDeps{
 			Cron: cfg.BackupCron, Store: backup.NewS3(s3.Client(), s3.Bucket()),
 			DatabaseURL: cfg.DatabaseURL, Log: d.Log,
 		})
 		if err != nil {
 			return nil, err
 		}
-		mods = append(mods, ops)
+		mods = append(mods, backupMod)
 	}
 	return mods, nil
 }

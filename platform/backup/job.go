@@ -39,7 +39,7 @@ type ModuleDeps struct {
 	Log  *slog.Logger
 }
 
-// Module is the "ops" module: it owns the optional periodic ops.backup job. It has no
+// Module is the "backup" module: it owns the optional periodic ops.backup job. It has no
 // routes. Build it only when BACKUP_CRON is set.
 type Module struct {
 	d        ModuleDeps
@@ -62,7 +62,7 @@ func NewModule(d ModuleDeps) (*Module, error) {
 }
 
 // Name implements kernel.Module.
-func (m *Module) Name() string { return "ops" }
+func (m *Module) Name() string { return "backup" }
 
 // Routes implements kernel.Module; the module has none.
 func (m *Module) Routes(*echo.Group) {}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 )
@@ -28,6 +29,10 @@ const (
 
 // Channel is the Postgres NOTIFY channel.
 const Channel = "axon_events"
+
+// ReplayWindow is how long realtime_events keeps an event for Last-Event-ID replay; the ops
+// module's prune job deletes older rows.
+const ReplayWindow = 10 * time.Minute
 
 // Event is one realtime event for a workspace (optionally about one conversation).
 type Event struct {
