@@ -2,6 +2,7 @@ package ingestion
 
 import (
 	"archive/zip"
+	"bufio"
 	"bytes"
 	"compress/flate"
 	"compress/zlib"
@@ -10,10 +11,15 @@ import (
 	"hash/crc32"
 	"io"
 	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/axonhq/axon/platform/testkit/pgtest"
 )
 
 // Hostile files, generated here rather than committed. Each must end its own document
@@ -326,4 +332,84 @@ func TestHostileFilesThroughPipeline(t *testing.T) {
 	if res := h.Get("/v1/agents/"+agent+"/knowledge", ws.Token); res.Status != http.StatusOK {
 		t.Fatalf("list after hostile files: %d", res.Status)
 	}
+}
+
+// TestWorkerProcessSurvivesHostileFiles runs a real worker process (the helper of
+// TestWorkerKilledMidIngestion) and serves it hostile files by URL: each document ends
+// ERROR or READY, the worker's own peak RSS (VmHWM, read from /proc) stays under 300 MB,
+// and it still ingests an ordinary document afterwards.
+func TestWorkerProcessSurvivesHostileFiles(t *testing.T) {
+	h := newHarness(t) // insert-only: the helper process works the jobs
+	ws := h.NewWorkspace("STARTER", 0)
+	agent := h.agent(ws)
+	files := map[string]struct {
+		ctype string
+		data  []byte
+	}{
+		"/xref-bomb.pdf":   {"application/pdf", xrefBombPDF()},
+		"/stream-bomb.pdf": {"application/pdf", streamBombPDF()},
+		"/deep.html":       {"text/html", deepHTML()},
+		"/long-line.txt":   {"text/plain", bytes.Repeat([]byte("z"), 4<<20)},
+	}
+	for path, f := range files {
+		h.mux.HandleFunc(path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", f.ctype)
+			_, _ = w.Write(f.data)
+		})
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), helperEnv+"="+pgtest.URL(t), helperModeEnv+"=instant", helperAllowPrivateEnv+"=1")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		ready <- sc.Scan() && sc.Text() == "READY"
+		for sc.Scan() {
+		}
+	}()
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatal("the helper worker did not start")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the helper worker did not start")
+	}
+	workerHWM := func() int64 {
+		t.Helper()
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", cmd.Process.Pid))
+		if err != nil {
+			t.Fatalf("the worker process is gone: %v", err)
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(l, "VmHWM:"); ok {
+				kb, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				return kb
+			}
+		}
+		t.Fatal("no VmHWM")
+		return 0
+	}
+	for path := range files {
+		id := h.create(ws, agent, map[string]any{"type": "URL", "title": path, "sourceUrl": h.site.URL + path})
+		d := h.wait(ws, agent, id)
+		hwm := workerHWM()
+		t.Logf("%s: %s %q; worker peak RSS %d KB", path, d.Status, str(d.ErrorMsg), hwm)
+		if d.Status == StatusError && str(d.ErrorMsg) == "" {
+			t.Errorf("%s: ERROR without a message", path)
+		}
+		if hwm > maxChildRSSKB {
+			t.Errorf("worker peak RSS %d KB > %d KB", hwm, maxChildRSSKB)
+		}
+	}
+	id := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "after", "content": "The worker process still ingests ordinary documents after the hostile ones."})
+	h.ready(ws, agent, id, 1)
 }

@@ -34,6 +34,8 @@ import (
 const (
 	helperEnv     = "INGESTION_HELPER_WORKER_DB"
 	helperModeEnv = "INGESTION_HELPER_WORKER_MODE"
+	// helperAllowPrivateEnv lets the helper fetch the tests' loopback servers.
+	helperAllowPrivateEnv = "INGESTION_HELPER_ALLOW_PRIVATE"
 )
 
 func TestMain(m *testing.M) {
@@ -95,6 +97,7 @@ func helperWorker(url, mode string) int {
 		DB: db, Queue: &queue.Lazy{}, Publisher: realtime.PG{}, Cache: cache.NewMemory(10),
 		Embedder: helperEmbedder(mode), Store: storage.NewLocal(dir, "http://x", nil),
 		Agents: sqlAgents(db), Log: log, Authenticated: []echo.MiddlewareFunc{noAuth},
+		AllowPrivate: os.Getenv(helperAllowPrivateEnv) != "",
 	})
 	if err != nil {
 		fmt.Println("helper:", err)
