@@ -59,3 +59,13 @@ func (m *Module) Name() string { return "auth" }
 
 // Workers implements kernel.Module; auth has no jobs.
 func (m *Module) Workers(*river.Workers) error { return nil }
+
+// NotifyAddresses returns the e-mail addresses of the workspace's owners and admins (the
+// people told about a handoff), oldest membership first; none for an unknown workspace.
+func (m *Module) NotifyAddresses(ctx context.Context, workspaceID string) ([]string, error) {
+	out := []string{}
+	if err := m.svc.db.SelectContext(ctx, &out, qNotifyAddresses, workspaceID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
