@@ -24,8 +24,11 @@ type Responder interface {
 	// it (temperature 0.3, max 1024 tokens), streaming each piece to onDelta when onDelta is
 	// not nil, scores the reply (factual, intent, emotional; composite 0.45/0.35/0.20) and
 	// decides the handoff when the agent has it enabled, in the order explicit request →
-	// ANGER_DETECTED → LOW_CONFIDENCE. Errors are the provider's (ai.Error, context errors)
-	// or onDelta's, unchanged; the caller answers them with the fallback text.
+	// ANGER_DETECTED → LOW_CONFIDENCE. An explicit request (handoff enabled) is decided
+	// first, without retrieval or completion: the Answer then has only Handoff set (empty
+	// Content, zero Scores, no Sources) and onDelta is never called. Errors are the
+	// provider's (ai.Error, context errors; the scoring call's too) or onDelta's,
+	// unchanged; the caller answers them with the fallback text.
 	Answer(ctx context.Context, req AnswerRequest, onDelta func(delta string) error) (Answer, error)
 
 	// Summarize writes the handoff summary (3–5 bullets, at most 300 tokens, temperature
