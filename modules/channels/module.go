@@ -91,12 +91,15 @@ type Deps struct {
 	Senders map[string]Sender
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
+	// Surfaces are what the dashboard chat and the public widget need (chat_http.go).
+	Surfaces SurfaceDeps
 }
 
 // Module is the channels module.
 type Module struct {
 	svc    *Service
 	authed []echo.MiddlewareFunc
+	surf   *surfaces
 }
 
 // New builds the module. It fails when a required dependency is missing.
@@ -125,7 +128,11 @@ func New(d Deps) (*Module, error) {
 		zendeskBase: strings.TrimRight(d.ZendeskAPIBase, "/"), freshdeskBase: strings.TrimRight(d.FreshdeskAPIBase, "/"),
 		http: d.HTTPClient, senders: senders, now: d.Now,
 	}
-	return &Module{svc: svc, authed: d.Authenticated}, nil
+	surf, err := newSurfaces(svc, d.Surfaces)
+	if err != nil {
+		return nil, err
+	}
+	return &Module{svc: svc, authed: d.Authenticated, surf: surf}, nil
 }
 
 // Name implements kernel.Module.

@@ -1,7 +1,12 @@
 package channels
 
 import (
+	"time"
+
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/axonhq/axon/platform/web"
 )
 
 // Routes registers every channels route. MEMBER reads and also replies, hands off and
@@ -18,4 +23,26 @@ func (m *Module) Routes(v1 *echo.Group) {
 	conv.GET("/:id/handoffs", h.listHandoffs)
 
 	v1.PATCH("/handoffs/:id", h.patchHandoff, m.authed...)
+
+	// The dashboard's test chat (chat_http.go): 30 a minute per user.
+	s := m.surf
+	v1.POST("/agents/:id/chat", s.chat, append(m.authed,
+		middleware.BodyLimit(chatBodyLimit),
+		web.RateLimit(s.Limiter, "chat", 30, time.Minute, userKey))...)
+
+	// The public widget (widget_http.go): no login; CORS from the agent's allowedOrigins
+	// (the server-wide CORS skips /v1/widget/); limits per IP, per visitor and per agent.
+	perIP := web.RateLimit(s.Limiter, "widget-ip", widgetPerIP, time.Minute, web.ByIP)
+	perAgent := web.RateLimit(s.Limiter, "widget-agent", widgetPerAgent, time.Minute, agentKey)
+	perVisitor := web.RateLimit(s.Limiter, "widget-visitor", widgetPerVisitor, time.Minute, visitorKey)
+	reads := web.RateLimit(s.Limiter, "widget-read", widgetReadPerIP, time.Minute, web.ByIP)
+	body := middleware.BodyLimit(widgetBodyLimit)
+	w := v1.Group("/widget/:agentId", s.widgetAgent)
+	w.GET("/config", s.widgetConfig)
+	w.POST("/sessions", s.createSession, body, perIP, perAgent)
+	w.POST("/messages", s.postWidgetMessage, body, perIP, s.widgetAuth, perVisitor, perAgent)
+	w.GET("/messages", s.widgetHistory, reads, s.widgetAuth)
+	for _, p := range []string{"/config", "/sessions", "/messages"} {
+		w.OPTIONS(p, preflightHandled) // widgetAgent answers preflights
+	}
 }
