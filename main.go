@@ -157,6 +157,24 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
+	// The responder (agents) reads knowledge through ingestion's Retriever; it is built
+	// after both modules, so no closure is needed. channels answers customers through it.
+	minSim := cfg.RAGMinSimilarity
+	if minSim <= 0 {
+		minSim = ai.OpenAIMinSimilarity
+		if provider.Model() == ai.OfflineEmbeddingModel {
+			minSim = ai.OfflineMinSimilarity
+		}
+	}
+	responder, err := agents.NewResponder(agents.ResponderDeps{
+		Chatter: provider, Knowledge: knowledgeAdapter{ingestMod.Retriever()},
+		MinSimilarity: minSim, Log: d.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	_ = responder // channels.Deps.Responder, once channels is listed below
+
 	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod}
 
 	if cfg.BackupCron != "" {
@@ -173,4 +191,20 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		mods = append(mods, ops)
 	}
 	return mods, nil
+}
+
+// knowledgeAdapter gives the agents responder ingestion's retrieval in agents' own types.
+type knowledgeAdapter struct{ r ingestion.Retriever }
+
+func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, query string, n int, minSimilarity float64) ([]agents.Passage, error) {
+	hits, err := k.r.Search(ctx, workspaceID, agentID, query, n, minSimilarity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agents.Passage, len(hits))
+	for i, h := range hits {
+		url, _ := h.Metadata["url"].(string)
+		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url}
+	}
+	return out, nil
 }
