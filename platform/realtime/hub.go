@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgconn/ctxwatch"
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // HubOptions configures a Hub. Zero values take the defaults.
@@ -490,5 +491,20 @@ func (h *Hub) retry(fn func(ctx context.Context) error) error {
 		case <-time.After(wait):
 		}
 		wait = min(wait*2, 2*time.Second)
+	}
+}
+
+// Collectors are Prometheus views of Stats.
+func (h *Hub) Collectors() []prometheus.Collector {
+	counter := func(name, help string, v *atomic.Int64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v.Load()) })
+	}
+	return []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "axon_realtime_subscribers", Help: "Open event streams on this replica."},
+			func() float64 { return float64(h.Stats().Subscribers) }),
+		counter("axon_realtime_notifications_total", "Event notifications received on the LISTEN connection.", &h.received),
+		counter("axon_realtime_deliveries_total", "Events queued to subscribers.", &h.delivered),
+		counter("axon_realtime_dropped_total", "Slow subscribers dropped because their queue was full.", &h.dropped),
+		counter("axon_realtime_reconnects_total", "LISTEN connections re-established.", &h.reconnects),
 	}
 }
