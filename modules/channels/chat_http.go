@@ -19,9 +19,6 @@ import (
 	"github.com/axonhq/axon/platform/web"
 )
 
-// MaxMessageChars is the longest customer message the chat and the widget accept.
-const MaxMessageChars = 4000
-
 // WidgetDirectory reads an agent by id alone for the public widget routes
 // (agents.Directory.Public). It returns an apperr NOT_FOUND error for a missing or deleted
 // agent.
@@ -119,11 +116,11 @@ func (r chatRequest) question() (string, string) {
 	return "", "message"
 }
 
-// checkContent validates one customer message: present and at most MaxMessageChars.
+// checkContent validates one customer message: present and at most MaxContent.
 func checkContent(p web.Problems, field, s string) string {
 	s = strings.TrimSpace(s)
 	p.Check(s != "", field, "is required")
-	p.Check(utf8.RuneCountInString(s) <= MaxMessageChars, field, "must be at most 4000 characters")
+	p.Check(utf8.RuneCountInString(s) <= MaxContent, field, "must be at most 4000 characters")
 	return s
 }
 
@@ -181,6 +178,11 @@ func (h *surfaces) answer(c echo.Context, in Inbound, stream bool) error {
 		return c.JSON(http.StatusOK, toAnswer(r))
 	}
 
+	if in.Strict {
+		if err := h.svc.CheckCredits(ctx, in.WorkspaceID); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithTimeout(ctx, streamMaxDuration)
 	defer cancel()
 	s := newSSEStream(c.Response(), "chatcmpl-"+uuid.NewString(), h.Model, in.ConversationID, time.Now())
@@ -215,6 +217,13 @@ func (h *surfaces) answer(c echo.Context, in Inbound, stream bool) error {
 			if err := s.Delta(m.Content); err != nil {
 				return nil
 			}
+		case m.Role == RoleSystem && r.Handoff == nil:
+			// The provider failed after part of the answer was streamed (or the credit
+			// ran out meanwhile): the stored fallback text is sent as the error frame.
+			_ = s.Fail(apperr.E(apperr.ServiceUnavailable, m.Content).WithDetails(map[string]any{
+				"conversationId": r.ConversationID, "messageId": m.ID,
+			}))
+			return nil
 		case sent.String() != m.Content:
 			// The stored message is not what was streamed (a handoff text replaced the
 			// answer): the last chunk carries the text to show.

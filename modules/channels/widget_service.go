@@ -8,6 +8,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/platform/apperr"
 )
 
@@ -82,4 +83,18 @@ func (s *Service) ConversationMessages(ctx context.Context, workspaceID, convers
 		out[i] = r.out()
 	}
 	return out, next, nil
+}
+
+// CheckCredits answers INSUFFICIENT_CREDITS (402) when the workspace cannot pay for one
+// reply. The streaming dashboard chat asks before its stream starts, so that the 402 is an
+// ordinary JSON response; Respond checks again before the AI call.
+func (s *Service) CheckCredits(ctx context.Context, workspaceID string) error {
+	bal, err := s.credits.Balance(ctx, workspaceID)
+	if err != nil {
+		return err
+	}
+	if bal < billing.CostReply {
+		return billing.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": billing.CostReply})
+	}
+	return nil
 }
