@@ -145,6 +145,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 			ZendeskAPIBase: o.zendeskBase, FreshdeskAPIBase: o.freshdeskBase,
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Senders: o.senders,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: ag.Directory()},
+			Events:   d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
 		})
 		if err != nil {
 			return nil, err

@@ -93,13 +93,20 @@ type Deps struct {
 	Now func() time.Time
 	// Surfaces are what the dashboard chat and the public widget need (chat_http.go).
 	Surfaces SurfaceDeps
+	// Events is the replica's realtime hub behind GET /v1/events (kernel.Deps.Hub); the route
+	// is mounted only when it and AuthenticatedQuery (auth's chain that also accepts
+	// ?access_token=, for EventSource) are set.
+	Events             *realtime.Hub
+	AuthenticatedQuery []echo.MiddlewareFunc
 }
 
 // Module is the channels module.
 type Module struct {
-	svc    *Service
-	authed []echo.MiddlewareFunc
-	surf   *surfaces
+	svc         *Service
+	authed      []echo.MiddlewareFunc
+	surf        *surfaces
+	events      *realtime.Hub
+	authedQuery []echo.MiddlewareFunc
 }
 
 // New builds the module. It fails when a required dependency is missing.
@@ -132,7 +139,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: svc, authed: d.Authenticated, surf: surf}, nil
+	return &Module{svc: svc, authed: d.Authenticated, surf: surf, events: d.Events, authedQuery: d.AuthenticatedQuery}, nil
 }
 
 // Name implements kernel.Module.

@@ -24,6 +24,11 @@ func (m *Module) Routes(v1 *echo.Group) {
 
 	v1.PATCH("/handoffs/:id", h.patchHandoff, m.authed...)
 
+	// Realtime events (platform/realtime): ?conversationId= must be one of the caller's.
+	if m.events != nil && len(m.authedQuery) > 0 {
+		v1.GET("/events", m.events.Handler(m.svc.AuthorizeConversation), m.authedQuery...)
+	}
+
 	// The dashboard's test chat (chat_http.go): 30 a minute per user.
 	s := m.surf
 	v1.POST("/agents/:id/chat", s.chat, append(m.authed,
