@@ -47,7 +47,13 @@ func (m *Module) Routes(v1 *echo.Group) {
 	w.POST("/sessions", s.createSession, body, perIP, perAgent)
 	w.POST("/messages", s.postWidgetMessage, body, perIP, s.widgetAuth, perVisitor, perAgent)
 	w.GET("/messages", s.widgetHistory, reads, s.widgetAuth)
-	for _, p := range []string{"/config", "/sessions", "/messages"} {
+	paths := []string{"/config", "/sessions", "/messages"}
+	if m.events != nil {
+		// The session's conversation's events (widget_events.go): human replies appear live.
+		w.GET("/events", s.widgetEvents(m.events), reads, s.widgetAuth)
+		paths = append(paths, "/events")
+	}
+	for _, p := range paths {
 		w.OPTIONS(p, preflightHandled) // widgetAgent answers preflights
 	}
 }

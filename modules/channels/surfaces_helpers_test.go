@@ -91,7 +91,7 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		se.mod, err = New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: ag.Directory(), Responder: resp,
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod,
-			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test",
+			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: ag.Directory(), Model: "test-model", PingEvery: o.ping},
 		})
 		if err != nil {
