@@ -17,12 +17,14 @@ import (
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/channels"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/ingestion"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/storage"
 )
 
@@ -173,9 +175,30 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	_ = responder // channels.Deps.Responder, once channels is listed below
 
-	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod}
+	var box *secretbox.Box
+	if len(cfg.ChannelEncryptionKey) > 0 {
+		if box, err = secretbox.New(cfg.ChannelEncryptionKey, cfg.ChannelEncryptionKeyOld); err != nil {
+			return nil, fmt.Errorf("CHANNEL_ENCRYPTION_KEY: %w", err)
+		}
+	} else {
+		d.Log.Info("default: no CHANNEL_ENCRYPTION_KEY, Zendesk/Freshdesk handoffs fall back to e-mail")
+	}
+	channelsMod, err := channels.New(channels.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentsMod.Directory(),
+		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
+		Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: appURL,
+		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
+		Events: d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
+		Surfaces: channels.SurfaceDeps{
+			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: cfg.OpenAIModel,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, channelsMod}
 
 	if cfg.BackupCron != "" {
 		if s3 == nil {
