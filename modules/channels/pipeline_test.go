@@ -144,9 +144,20 @@ func TestRespondConcurrentMessagesAreSerialised(t *testing.T) {
 	w := ce.NewWorkspace("STARTER", 10)
 	ag := ce.agent(t, w, nil)
 	first := ce.respond(t, webIn(w.ID, ag, "visitor-1", "Start"))
-	// A slow answer widens the window in which unserialised answers would overlap.
+	// Each answer waits (up to 500 ms) for the other to arrive: unserialised answers would
+	// then overlap for certain; serialised ones wait out the window alone.
+	arrived := make(chan struct{}, 2)
 	ce.resp.setAnswer(func(_ context.Context, req agents.AnswerRequest) (agents.Answer, error) {
-		time.Sleep(50 * time.Millisecond)
+		arrived <- struct{}{}
+		deadline := time.After(500 * time.Millisecond)
+		for len(arrived) < 2 {
+			select {
+			case <-deadline:
+				return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}}, nil
+			case <-time.After(5 * time.Millisecond):
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
 		return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}}, nil
 	})
 
