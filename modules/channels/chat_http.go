@@ -186,6 +186,11 @@ func (h *surfaces) answer(c echo.Context, in Inbound, stream bool) error {
 	ctx, cancel := context.WithTimeout(ctx, streamMaxDuration)
 	defer cancel()
 	s := newSSEStream(c.Response(), "chatcmpl-"+uuid.NewString(), h.Model, in.ConversationID, time.Now())
+	// Everything that answers 4xx has been checked (the agent, the conversation, the
+	// content, the dashboard's credits): the stream starts now.
+	if err := s.Begin(); err != nil {
+		return nil
+	}
 	s.StartPinger(h.PingEvery)
 	var sent strings.Builder
 	r, err := h.svc.Respond(ctx, in, func(d string) error {
@@ -194,9 +199,6 @@ func (h *surfaces) answer(c echo.Context, in Inbound, stream bool) error {
 	})
 	s.StopPinger()
 	if err != nil {
-		if !s.Started() {
-			return err
-		}
 		if apperr.As(err) == nil || apperr.As(err).Code == apperr.Internal {
 			h.log.ErrorContext(ctx, "chat stream failed", "err", err, "conversationId", in.ConversationID)
 		}

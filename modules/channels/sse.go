@@ -85,13 +85,6 @@ func newSSEStream(w http.ResponseWriter, id, model, conversationID string, now t
 	}
 }
 
-// Started reports whether the response has been committed as an event stream.
-func (s *sseStream) Started() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.started
-}
-
 // SetConversation names the conversation on the following frames (the pipeline may create
 // it after the stream was prepared).
 func (s *sseStream) SetConversation(id string) {
@@ -143,6 +136,16 @@ func (s *sseStream) writeLocked(frame []byte) error {
 }
 
 var errStreamClosed = errors.New("channels: stream already ended")
+
+// Begin commits the stream with OpenAI's opening chunk (delta {"role":"assistant"}), so
+// the client sees the answer start before retrieval and the completion have run.
+func (s *sseStream) Begin() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c := s.base
+	c.Choices = []chunkChoice{{Delta: chunkDelta{Role: "assistant"}}}
+	return s.writeLocked(dataFrame(c))
+}
 
 // Delta sends one piece of the answer. Its error (the client went away) stops the pipeline's
 // streaming; the pipeline still stores what it decided.

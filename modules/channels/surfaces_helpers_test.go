@@ -49,7 +49,7 @@ type surfOptions struct {
 	fake      bool          // answer through the fake OpenAI server instead of the offline provider
 	ping      time.Duration // SSE keep-alive interval
 	limiter   cache.Limiter
-	noLimiter bool
+	responder Responder // replaces the real responder (benchmarks of the pipeline alone)
 }
 
 func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
@@ -84,9 +84,11 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		if err != nil {
 			return nil, err
 		}
-		resp, err := agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log})
-		if err != nil {
-			return nil, err
+		var resp Responder = o.responder
+		if resp == nil {
+			if resp, err = agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log}); err != nil {
+				return nil, err
+			}
 		}
 		se.mod, err = New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: ag.Directory(), Responder: resp,
@@ -157,6 +159,7 @@ type chunkOut struct {
 	Choices        []struct {
 		Index int `json:"index"`
 		Delta struct {
+			Role    string `json:"role"`
 			Content string `json:"content"`
 		} `json:"delta"`
 		FinishReason *string `json:"finish_reason"`
