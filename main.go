@@ -184,6 +184,11 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	} else {
 		d.Log.Info("default: no CHANNEL_ENCRYPTION_KEY, Zendesk/Freshdesk handoffs fall back to e-mail")
 	}
+	// The model named in the chat stream's OpenAI-compatible frames.
+	chatModel := cfg.OpenAIModel
+	if provider.Name() == "offline" {
+		chatModel = "axon-offline"
+	}
 	channelsMod, err := channels.New(channels.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentsMod.Directory(),
 		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
@@ -191,7 +196,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
 		Events: d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
 		Surfaces: channels.SurfaceDeps{
-			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: cfg.OpenAIModel,
+			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: chatModel,
 		},
 	})
 	if err != nil {
