@@ -29,12 +29,17 @@ type sseStream struct {
 	frames chan sseFrame
 }
 
-// openEvents connects to base's /v1/events with the token in the query (as EventSource
-// does), optionally with Last-Event-ID.
+// openEvents connects to base's /v1/events (or to base itself when it is already a
+// /v1/events URL with a query) with the token in the query, as EventSource does, optionally
+// with Last-Event-ID.
 func openEvents(t testing.TB, base, token, lastEventID string) *sseStream {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/v1/events?access_token="+token, nil)
+	url := base + "/v1/events?access_token=" + token
+	if strings.Contains(base, "/v1/events?") {
+		url = base + "&access_token=" + token
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +160,48 @@ func TestEventsAcrossReplicas(t *testing.T) {
 		t.Errorf("live event %d after replayed %d (a duplicate?)", f4.id, f3.id)
 	}
 
+	// A conversation's stream on replica 2 follows what replica 1 does with it: the customer's
+	// message (dashboard chat), then a human agent's reply. credits_updated and the agent's
+	// status, workspace-wide, are not sent on it.
+	setStatus("ACTIVE")
+	r = call(t, "POST", s1.base+"/v1/agents/"+agentID+"/chat", map[string]any{"message": "Hello there"}, auth)
+	conv, _ := r.body["conversationId"].(string)
+	if r.status != 200 || conv == "" {
+		t.Fatalf("chat: %d %s", r.status, r.raw)
+	}
+	convStream := openEvents(t, s2.base+"/v1/events?conversationId="+conv, acct.access, "")
+	setStatus("INACTIVE")
+	setStatus("ACTIVE")
+	r = call(t, "POST", s1.base+"/v1/agents/"+agentID+"/chat", map[string]any{"message": "Are you there?", "conversationId": conv}, auth)
+	if r.status != 200 {
+		t.Fatalf("chat: %d %s", r.status, r.raw)
+	}
+	r = call(t, "POST", s1.base+"/v1/conversations/"+conv+"/messages", map[string]any{"content": "A human here."}, auth)
+	if r.status != 201 {
+		t.Fatalf("human reply: %d %s", r.status, r.raw)
+	}
+	f := convStream.next()
+	if msg, _ := f.data["message"].(map[string]any); f.event != "user_message" || f.data["conversationId"] != conv || msg["content"] != "Are you there?" {
+		t.Fatalf("conversation stream: %s %v, want the user_message", f.event, f.data)
+	}
+	// The AI may answer or stay silent (a handoff); the human reply comes last.
+	for {
+		f = convStream.next()
+		if f.data["conversationId"] != conv {
+			t.Fatalf("conversation stream got %s %v", f.event, f.data)
+		}
+		if msg, _ := f.data["message"].(map[string]any); f.event == "new_message" && msg["role"] == "HUMAN_AGENT" {
+			if msg["content"] != "A human here." {
+				t.Fatalf("human reply event %v", f.data)
+			}
+			break
+		}
+	}
+
 	// Another workspace's conversation is 404 before any stream starts.
+	other := register(t, s1.base)
+	r = call(t, "GET", s2.base+"/v1/events?conversationId="+conv+"&access_token="+other.access, nil, nil)
+	r.expectError(t, 404, "NOT_FOUND")
 	r = call(t, "GET", s2.base+"/v1/events?conversationId="+uuid.NewString()+"&access_token="+acct.access, nil, nil)
 	r.expectError(t, 404, "NOT_FOUND")
 
