@@ -18,6 +18,7 @@ import (
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/channels"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/ingestion"
 	"github.com/axonhq/axon/modules/ops"
@@ -189,12 +190,48 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
+	// The responder (agents) reads knowledge through ingestion's Retriever; it is built
+	// after both modules, so no closure is needed. channels answers customers through it.
+	minSim := cfg.RAGMinSimilarity
+	if minSim <= 0 {
+		minSim = ai.OpenAIMinSimilarity
+		if provider.Model() == ai.OfflineEmbeddingModel {
+			minSim = ai.OfflineMinSimilarity
+		}
+	}
+	responder, err := agents.NewResponder(agents.ResponderDeps{
+		Chatter: provider, Knowledge: knowledgeAdapter{ingestMod.Retriever()},
+		MinSimilarity: minSim, Log: d.Log,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The model named in the chat stream's OpenAI-compatible frames.
+	chatModel := cfg.OpenAIModel
+	if provider.Name() == "offline" {
+		chatModel = "axon-offline"
+	}
+	channelsMod, err := channels.New(channels.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentsMod.Directory(),
+		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
+		Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: appURL,
+		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
+		Events: d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
+		Surfaces: channels.SurfaceDeps{
+			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: chatModel,
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
 	opsMod, err := ops.New(ops.Deps{DB: d.DB, Log: d.Log})
 	if err != nil {
 		return nil, err
 	}
 
-	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, opsMod}
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, channelsMod, opsMod}
 
 	if cfg.BackupCron != "" {
 		if s3 == nil {
@@ -210,4 +247,20 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		mods = append(mods, backupMod)
 	}
 	return mods, nil
+}
+
+// knowledgeAdapter gives the agents responder ingestion's retrieval in agents' own types.
+type knowledgeAdapter struct{ r ingestion.Retriever }
+
+func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, query string, n int, minSimilarity float64) ([]agents.Passage, error) {
+	hits, err := k.r.Search(ctx, workspaceID, agentID, query, n, minSimilarity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agents.Passage, len(hits))
+	for i, h := range hits {
+		url, _ := h.Metadata["url"].(string)
+		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url}
+	}
+	return out, nil
 }

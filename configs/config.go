@@ -64,6 +64,11 @@ type Config struct {
 	IngestAllowPrivate   bool
 	YouTubeTranscriptURL string
 
+	// ZendeskAPIBase and FreshdeskAPIBase replace the per-tenant ticketing URLs
+	// (https://{subdomain}.zendesk.com, https://{domain}.freshdesk.com); "" = per tenant.
+	ZendeskAPIBase   string
+	FreshdeskAPIBase string
+
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
@@ -167,6 +172,15 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.RAGMinSimilarity = l.float("RAG_MIN_SIMILARITY", 0, 0, 1)
 	c.IngestAllowPrivate = l.bool("INGEST_ALLOW_PRIVATE", false)
 	c.YouTubeTranscriptURL = l.str("YOUTUBE_TRANSCRIPT_BASE_URL", "https://www.youtube.com")
+
+	c.ZendeskAPIBase = strings.TrimRight(l.str("ZENDESK_API_BASE", ""), "/")
+	if c.ZendeskAPIBase != "" {
+		l.url("ZENDESK_API_BASE", c.ZendeskAPIBase)
+	}
+	c.FreshdeskAPIBase = strings.TrimRight(l.str("FRESHDESK_API_BASE", ""), "/")
+	if c.FreshdeskAPIBase != "" {
+		l.url("FRESHDESK_API_BASE", c.FreshdeskAPIBase)
+	}
 
 	c.StripeSecretKey = l.str("STRIPE_SECRET_KEY", "")
 	c.StripeWebhookSecret = l.str("STRIPE_WEBHOOK_SECRET", "")
@@ -307,6 +321,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("stripeSecretKey", mask(c.StripeSecretKey)),
 		slog.String("stripeWebhookSecret", mask(c.StripeWebhookSecret)),
 		slog.String("stripeApiBase", maskURL(c.StripeAPIBase)),
+		slog.String("zendeskApiBase", maskURL(c.ZendeskAPIBase)),
+		slog.String("freshdeskApiBase", maskURL(c.FreshdeskAPIBase)),
 		slog.String("resendApiKey", mask(c.ResendAPIKey)),
 		slog.String("resendBaseUrl", maskURL(c.ResendBaseURL)),
 		slog.String("sentryDsn", mask(c.SentryDSN)),

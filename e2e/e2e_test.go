@@ -75,7 +75,7 @@ type result struct {
 }
 
 // axon runs one short-lived command to completion.
-func axon(t *testing.T, env map[string]string, args ...string) result {
+func axon(t testing.TB, env map[string]string, args ...string) result {
 	t.Helper()
 	return wait(t, start(t, env, args...))
 }
@@ -86,7 +86,7 @@ type proc struct {
 	done           chan struct{}
 }
 
-func start(t *testing.T, env map[string]string, args ...string) *proc {
+func start(t testing.TB, env map[string]string, args ...string) *proc {
 	t.Helper()
 	p := &proc{cmd: exec.Command(bin, args...), stdout: &syncbuf.Buffer{}, stderr: &syncbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd.Env = environ(env)
@@ -106,7 +106,7 @@ func start(t *testing.T, env map[string]string, args ...string) *proc {
 	return p
 }
 
-func wait(t *testing.T, p *proc) result {
+func wait(t testing.TB, p *proc) result {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -116,7 +116,7 @@ func wait(t *testing.T, p *proc) result {
 	return result{stdout: p.stdout.String(), stderr: p.stderr.String(), code: p.cmd.ProcessState.ExitCode()}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -128,7 +128,7 @@ func freePort(t *testing.T) int {
 
 // latestMigration is the newest embedded migration's version and file name, and how many
 // migrations there are.
-func latestMigration(t *testing.T) (int64, string, int) {
+func latestMigration(t testing.TB) (int64, string, int) {
 	t.Helper()
 	entries, err := fs.ReadDir(db.Migrations, "migrations")
 	if err != nil {
@@ -214,7 +214,7 @@ type redis struct {
 	p    *proc
 }
 
-func startRedis(t *testing.T, port int) *redis {
+func startRedis(t testing.TB, port int) *redis {
 	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatal("redis-server is not installed (run `make setup`)")
@@ -268,7 +268,7 @@ type server struct {
 }
 
 // serve starts `axon serve` and waits until /health answers.
-func serve(t *testing.T, env map[string]string) *server {
+func serve(t testing.TB, env map[string]string) *server {
 	t.Helper()
 	port := freePort(t)
 	e := map[string]string{"PORT": strconv.Itoa(port), "LOG_LEVEL": "debug"}
@@ -295,7 +295,7 @@ func serve(t *testing.T, env map[string]string) *server {
 }
 
 // terminate sends SIGTERM and expects exit 0 within a few seconds.
-func (s *server) terminate(t *testing.T) {
+func (s *server) terminate(t testing.TB) {
 	t.Helper()
 	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -320,7 +320,7 @@ type response struct {
 	raw    string
 }
 
-func call(t *testing.T, method, url string, body any, header map[string]string, cookies ...*http.Cookie) response {
+func call(t testing.TB, method, url string, body any, header map[string]string, cookies ...*http.Cookie) response {
 	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -355,14 +355,14 @@ func call(t *testing.T, method, url string, body any, header map[string]string, 
 	return r
 }
 
-func (r response) expectError(t *testing.T, status int, code string) {
+func (r response) expectError(t testing.TB, status int, code string) {
 	t.Helper()
 	if r.status != status || r.body["error"] != code || r.body["statusCode"] != float64(status) || r.body["message"] == "" {
 		t.Fatalf("got %d %s, want %d %s", r.status, r.raw, status, code)
 	}
 }
 
-func refreshCookie(t *testing.T, h http.Header) *http.Cookie {
+func refreshCookie(t testing.TB, h http.Header) *http.Cookie {
 	t.Helper()
 	for _, c := range (&http.Response{Header: h}).Cookies() {
 		if c.Name == "refresh_token" && c.Value != "" {
@@ -381,7 +381,7 @@ type account struct {
 	refresh                 *http.Cookie
 }
 
-func register(t *testing.T, base string) account {
+func register(t testing.TB, base string) account {
 	t.Helper()
 	a := account{email: "e2e-" + uuid.NewString()[:8] + "@example.com", password: "pw-" + uuid.NewString()}
 	r := call(t, "POST", base+"/v1/auth/register", map[string]string{"name": "Ada E2E", "email": a.email, "password": a.password}, nil)
@@ -397,13 +397,13 @@ func register(t *testing.T, base string) account {
 }
 
 // health reads /health.
-func health(t *testing.T, base string) (int, map[string]any) {
+func health(t testing.TB, base string) (int, map[string]any) {
 	t.Helper()
 	r := call(t, "GET", base+"/health", nil, nil)
 	return r.status, r.body
 }
 
-func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+func eventually(t testing.TB, what string, within time.Duration, ok func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for !ok() {
@@ -415,7 +415,7 @@ func eventually(t *testing.T, what string, within time.Duration, ok func() bool)
 }
 
 // assertNoSecrets checks that no credential used in the test reached a process's output.
-func assertNoSecrets(t *testing.T, output string, secrets ...string) {
+func assertNoSecrets(t testing.TB, output string, secrets ...string) {
 	t.Helper()
 	for _, s := range append(secrets, jwtSecret) {
 		if s != "" && strings.Contains(output, s) {

@@ -1,7 +1,9 @@
 package agents
 
 import (
+	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -75,4 +77,41 @@ func parseHHMM(s string) (int, bool) {
 		return 0, false
 	}
 	return h*60 + m, true
+}
+
+// Note describes the hours for the prompt: the weekly schedule and the local time at now
+// in the schedule's zone. It is "" when there are no hours (always open).
+func (b *BusinessHours) Note(now time.Time) string {
+	if b == nil || !b.Enabled {
+		return ""
+	}
+	loc, err := time.LoadLocation(b.Timezone)
+	if err != nil {
+		loc = time.UTC
+	}
+	local := now.In(loc)
+	state := "closed"
+	if b.OpenAt(now) {
+		state = "open"
+	}
+	var s strings.Builder
+	fmt.Fprintf(&s, "Business hours, in the %s time zone, where it is now %s %s (%s):",
+		loc.String(), local.Weekday(), local.Format("15:04"), state)
+	for i := range 7 {
+		day := Weekdays[(i+1)%7] // monday first
+		s.WriteString("\n- " + strings.ToUpper(day[:1]) + day[1:] + ": ")
+		d := b.Schedule[day]
+		open, close, ok := d.minutes()
+		switch {
+		case !ok:
+			s.WriteString("closed")
+		case close == 0:
+			s.WriteString(d.Open + "–24:00")
+		case close <= open:
+			s.WriteString(d.Open + "–" + d.Close + " the next day")
+		default:
+			s.WriteString(d.Open + "–" + d.Close)
+		}
+	}
+	return s.String()
 }

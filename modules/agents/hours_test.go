@@ -89,3 +89,23 @@ func TestParseHHMM(t *testing.T) {
 		}
 	}
 }
+
+func TestHoursNote(t *testing.T) {
+	b := &BusinessHours{Enabled: true, Timezone: "America/New_York", Schedule: map[string]DayHours{
+		"monday":   {Open: "09:00", Close: "17:00", Enabled: true},
+		"tuesday":  {Open: "09:00", Close: "17:00", Enabled: false},
+		"friday":   {Open: "20:00", Close: "01:30", Enabled: true},
+		"saturday": {Open: "10:00", Close: "00:00", Enabled: true},
+	}}
+	// 2024-06-08 02:00 UTC is Friday 22:00 in New York (EDT): open by Friday's night hours.
+	got := b.Note(time.Date(2024, 6, 8, 2, 0, 0, 0, time.UTC))
+	want := "Business hours, in the America/New_York time zone, where it is now Friday 22:00 (open):\n" +
+		"- Monday: 09:00–17:00\n- Tuesday: closed\n- Wednesday: closed\n- Thursday: closed\n" +
+		"- Friday: 20:00–01:30 the next day\n- Saturday: 10:00–24:00\n- Sunday: closed"
+	if got != want {
+		t.Errorf("note:\n%s\nwant:\n%s", got, want)
+	}
+	if (&BusinessHours{Enabled: false}).Note(time.Now()) != "" || (*BusinessHours)(nil).Note(time.Now()) != "" {
+		t.Error("no hours must give no note")
+	}
+}

@@ -67,6 +67,9 @@ type Directory interface {
 	// Get returns the agent of the workspace. It returns an apperr NOT_FOUND error when the
 	// agent does not exist, belongs to another workspace or was deleted.
 	Get(ctx context.Context, workspaceID, agentID string) (Agent, error)
+	// Public returns a live agent by id alone, with its avatar and widget configuration,
+	// for the public widget routes (which know no workspace). NOT_FOUND as Get.
+	Public(ctx context.Context, agentID string) (PublicAgent, error)
 }
 
 // Agent is an agent's settings as other modules see them.

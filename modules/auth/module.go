@@ -79,3 +79,13 @@ func (m *Module) Workers(w *river.Workers) error {
 func (m *Module) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
 	return m.svc.RequireRoleTx(ctx, tx, workspaceID, userID, min)
 }
+
+// NotifyAddresses returns the e-mail addresses of the workspace's owners and admins (the
+// people told about a handoff), oldest membership first; none for an unknown workspace.
+func (m *Module) NotifyAddresses(ctx context.Context, workspaceID string) ([]string, error) {
+	out := []string{}
+	if err := m.svc.db.SelectContext(ctx, &out, qNotifyAddresses, workspaceID); err != nil {
+		return nil, err
+	}
+	return out, nil
+}

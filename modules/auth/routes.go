@@ -53,6 +53,14 @@ func (m *Module) Routes(v1 *echo.Group) {
 	ws.DELETE("/members/:userId", h.removeMember, authn.RequireRole(authn.RoleOwner))
 }
 
+// AuthenticatedQuery is Authenticated that also accepts ?access_token= (EventSource clients
+// cannot set headers): only for GET /v1/events.
+func (m *Module) AuthenticatedQuery() []echo.MiddlewareFunc {
+	c := m.Authenticated()
+	c[0] = authn.Middleware(m.issuer, true)
+	return c
+}
+
 // Authenticated is the middleware chain of every dashboard route: a valid access token, then
 // 120 requests per minute per user. Other modules receive it from main.go.
 func (m *Module) Authenticated() []echo.MiddlewareFunc {

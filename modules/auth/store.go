@@ -143,6 +143,12 @@ SELECT id, name, slug, plan, credit_balance, created_at FROM workspaces WHERE id
 
 	qMemberCount = `SELECT count(*) FROM workspace_members WHERE workspace_id = $1`
 
+	// The addresses told about handoffs: the workspace's owners and admins.
+	qNotifyAddresses = `
+SELECT u.email FROM workspace_members m JOIN users u ON u.id = m.user_id
+WHERE m.workspace_id = $1 AND m.role IN ('OWNER', 'ADMIN')
+ORDER BY m.joined_at, m.user_id`
+
 	qRenameWorkspace = `
 UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1
 RETURNING id, name, slug, plan, credit_balance, created_at`

@@ -30,7 +30,7 @@ var templateFS embed.FS
 var subjects = map[string]string{
 	TemplateInvitation:    "You're invited to join {{.WorkspaceName}} on Axon",
 	TemplateLowCredits:    "Your Axon credits are running low",
-	TemplateHandoff:       "A conversation needs a human: {{.AgentName}}",
+	TemplateHandoff:       "[Handoff Required] Customer {{.Customer}}",
 	TemplateInvoiceReady:  "Your Axon invoice is ready",
 	TemplatePaymentFailed: "Action needed: your Axon payment failed",
 	TemplateVerifyEmail:   "Confirm your e-mail address for Axon",

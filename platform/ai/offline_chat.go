@@ -22,8 +22,17 @@ import (
 //
 // An entry starts at a line beginning with "[n]" and runs until the next entry or the end
 // of the message, so anything else the prompt contains must come before the marker. When
-// several messages contain the marker, the last one is used.
+// several messages contain the marker, the last one is used. Lines of the block that hold
+// nothing but one markup tag (after the "[n]" prefix, if any), such as `<excerpt
+// source="FAQ">` or `</knowledge>`, are structure, not text, and are skipped: a prompt may
+// fence each entry in tags so a model reads it as quoted data.
 const KnowledgeMarker = "Knowledge:"
+
+// TagsMarker introduces the tag list the offline tagger chooses from: a line of a system
+// message that starts with TagsMarker followed by a JSON array of strings, e.g.
+//
+//	Available tags: ["billing", "shipping", "refund request"]
+const TagsMarker = "Available tags:"
 
 // OfflineDontKnow is the offline responder's reply when no knowledge entry matches.
 const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
@@ -41,10 +50,15 @@ const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
 // half the best score, in their original order. Otherwise the reply is OfflineDontKnow.
 // Stream delivers the reply word by word. Token counts are word counts.
 //
-// CompleteJSON has two modes. When out is a pointer to a struct with a field named
+// CompleteJSON has three modes. When out is a pointer to a struct with a field named
 // Summary (or tagged json:"summary"), or otherwise when a system message mentions
 // "summar", it returns {"summary": …}: the first three sentences the customer wrote
-// (user messages; all non-system messages when there are none). Otherwise it returns
+// (user messages; all non-system messages when there are none). When out is a pointer to
+// a struct with a field named Tags (or tagged json:"tags"), it returns {"tags": […]}: at
+// most three of the tags listed after TagsMarker whose words occur in what the customer
+// wrote (user messages), most matched words first, then in list order; a word matches
+// when its singular equals one of the customer's or, for words of four letters or more,
+// one is a prefix of the other ("ship" and "shipping"). Otherwise it returns
 // confidence scores {"factual", "intent", "emotional"} in [0, 1], computed from the last
 // user message as the customer's text:
 //
@@ -106,9 +120,12 @@ func (o *Offline) CompleteJSON(ctx context.Context, req ChatRequest, out any) er
 		return contextError(ctx, err)
 	}
 	var v any
-	if wantsSummary(req.Messages, out) {
+	switch {
+	case wantsField(out, "tags"):
+		v = map[string][]string{"tags": offlineTags(req.Messages)}
+	case wantsSummary(req.Messages, out):
 		v = map[string]string{"summary": offlineSummary(req.Messages)}
-	} else {
+	default:
 		v = offlineScores(req.Messages)
 	}
 	b, err := json.Marshal(v)
@@ -224,6 +241,7 @@ func customerText(msgs []ChatMessage) string {
 
 var (
 	entryStart  = regexp.MustCompile(`^\s*\[\d+\]\s*`)
+	markupLine  = regexp.MustCompile(`^\s*</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>\s*$`)
 	answerLabel = regexp.MustCompile(`(?i)^(?:a|answer)\s*:\s*`)
 	sentenceEnd = regexp.MustCompile(`[.!?]+["')\]]*\s+`)
 )
@@ -261,6 +279,9 @@ func knowledgeEntries(msgs []ChatMessage) []string {
 			flush()
 			inEntry = true
 			line = line[loc[1]:]
+		}
+		if markupLine.MatchString(line) {
+			continue
 		}
 		if inEntry {
 			cur.WriteString(line)
@@ -305,20 +326,38 @@ func promptWords(msgs []ChatMessage) int {
 	return n
 }
 
-// wantsSummary decides the CompleteJSON mode (see Offline).
-func wantsSummary(msgs []ChatMessage, out any) bool {
+// wantsField reports whether out points to a struct with a field named field (or tagged
+// json:"field"), case-insensitively.
+func wantsField(out any, field string) bool {
+	t := structType(out)
+	if t == nil {
+		return false
+	}
+	for f := range t.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if strings.EqualFold(f.Name, field) || strings.EqualFold(name, field) {
+			return true
+		}
+	}
+	return false
+}
+
+// structType is the struct type out points to, or nil.
+func structType(out any) reflect.Type {
 	t := reflect.TypeOf(out)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t != nil && t.Kind() == reflect.Struct {
-		for f := range t.Fields() {
-			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-			if strings.EqualFold(f.Name, "summary") || strings.EqualFold(name, "summary") {
-				return true
-			}
-		}
-		return false
+		return t
+	}
+	return nil
+}
+
+// wantsSummary decides the CompleteJSON mode (see Offline).
+func wantsSummary(msgs []ChatMessage, out any) bool {
+	if structType(out) != nil {
+		return wantsField(out, "summary")
 	}
 	for _, m := range msgs {
 		if m.Role == RoleSystem && strings.Contains(strings.ToLower(m.Content), "summar") {
@@ -429,3 +468,65 @@ func offlineEmotional(customer string) float64 {
 }
 
 func round2(f float64) float64 { return math.Round(f*100) / 100 }
+
+// offlineTags picks the tags described on Offline.
+func offlineTags(msgs []ChatMessage) []string {
+	var available []string
+	for _, m := range msgs {
+		if m.Role != RoleSystem {
+			continue
+		}
+		for line := range strings.Lines(m.Content) {
+			if rest, ok := strings.CutPrefix(strings.TrimSpace(line), TagsMarker); ok {
+				available = nil
+				_ = json.Unmarshal([]byte(strings.TrimSpace(rest)), &available)
+			}
+		}
+	}
+	said := map[string]bool{}
+	for _, m := range msgs {
+		if m.Role == RoleUser {
+			for _, t := range tokens(m.Content) {
+				said[singular(t)] = true
+			}
+		}
+	}
+	type hit struct {
+		tag   string
+		score int
+	}
+	var hits []hit
+	for _, tag := range available {
+		n := 0
+		for _, w := range contentTokens(tokens(tag)) {
+			if tagWordSaid(w, said) {
+				n++
+			}
+		}
+		if n > 0 {
+			hits = append(hits, hit{tag, n})
+		}
+	}
+	slices.SortStableFunc(hits, func(a, b hit) int { return b.score - a.score })
+	out := []string{}
+	for _, h := range hits[:min(3, len(hits))] {
+		out = append(out, h.tag)
+	}
+	return out
+}
+
+// tagWordSaid reports whether the tag word w matches a word of said.
+func tagWordSaid(w string, said map[string]bool) bool {
+	if said[w] {
+		return true
+	}
+	if len(w) < 4 {
+		return false
+	}
+	for s := range said {
+		if len(s) >= 4 && (strings.HasPrefix(s, w) || strings.HasPrefix(w, s)) {
+			return true
+		}
+	}
+	return false
+}

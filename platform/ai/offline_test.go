@@ -320,3 +320,47 @@ func BenchmarkOfflineEmbed(b *testing.B) {
 		}
 	}
 }
+
+func TestOfflineSkipsMarkupInKnowledge(t *testing.T) {
+	t.Parallel()
+	system := "Be concise.\n\n" + ai.KnowledgeMarker + "\nThe entries are quoted data.\n<knowledge>\n" +
+		"[1] <excerpt source=\"Refund policy\">\nRefunds are issued within 5 business days.\n</excerpt>\n" +
+		"[2] <excerpt source=\"Shipping\">\nWe ship to over 40 countries.\n</excerpt>\n</knowledge>\n"
+	o := ai.NewOffline()
+	resp, err := o.Complete(t.Context(), ask(system, "What is your refund policy?"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Content != "Refunds are issued within 5 business days." {
+		t.Errorf("answer = %q, want the refund sentence without tags", resp.Content)
+	}
+}
+
+func TestOfflineTags(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	system := "Pick the tags that fit. Reply in JSON {\"tags\": [...]}.\n" + ai.TagsMarker + ` ["Billing", "Shipping delay", "refund request", "Login", "sales"]`
+	var out struct {
+		Tags []string `json:"tags"`
+	}
+	req := ask(system, "The shipping is slow and I want my refund.", "Sorry about that.", "Also the bill was wrong.")
+	if err := o.CompleteJSON(t.Context(), req, &out); err != nil {
+		t.Fatal(err)
+	}
+	// One word each ("Billing" by prefix, "bill"), so in list order; "Login" and "sales" do not match.
+	if want := []string{"Billing", "Shipping delay", "refund request"}; !slices.Equal(out.Tags, want) {
+		t.Errorf("tags = %q, want %q", out.Tags, want)
+	}
+
+	out.Tags = nil
+	if err := o.CompleteJSON(t.Context(), ask(system, "What is the weather like?"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Tags) != 0 {
+		t.Errorf("unrelated: tags = %q, want none", out.Tags)
+	}
+	// Without a tag list there is nothing to pick.
+	if err := o.CompleteJSON(t.Context(), ask("Reply in JSON.", "refund please"), &out); err != nil || len(out.Tags) != 0 {
+		t.Errorf("no list: tags = %q, err %v", out.Tags, err)
+	}
+}

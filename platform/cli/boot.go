@@ -118,6 +118,10 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 		Queue: p.lazy, Publisher: realtime.PG{}, Role: role,
 		Metrics: observe.NewMetrics(p.db.DB.DB, service),
 	}
+	if role == "api" || role == "dev" {
+		p.deps.Hub = realtime.NewHub(realtime.HubOptions{DB: p.db, URL: cfg.DatabaseURL, Log: log})
+		p.deps.Metrics.Register(p.deps.Hub.Collectors()...)
+	}
 	return p, nil
 }
 

@@ -14,18 +14,23 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
+	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
 
-// pingModule is a minimal module with one route and a health detail.
-type pingModule struct{}
+// pingModule is a minimal module with one route and a health detail; in serve it also
+// mounts the realtime hub's event stream.
+type pingModule struct{ d *kernel.Deps }
 
 func (pingModule) Name() string { return "ping" }
-func (pingModule) Routes(v1 *echo.Group) {
+func (m pingModule) Routes(v1 *echo.Group) {
 	v1.GET("/ping", func(c echo.Context) error { return c.String(200, "pong") })
+	if m.d != nil && m.d.Hub != nil {
+		v1.GET("/events", m.d.Hub.Handler(nil), authn.Middleware(m.d.Issuer, true))
+	}
 }
 
 func (pingModule) Workers(w *river.Workers) error  { return river.AddWorkerSafely(w, &noopWorker{}) }
@@ -47,8 +52,8 @@ func options(env map[string]string, args ...string) (cli.Options, *syncbuf.Buffe
 		Stdout:  out,
 		Stderr:  errb,
 		Version: "v-test",
-		Modules: func(context.Context, *kernel.Deps) ([]kernel.Module, error) {
-			return []kernel.Module{pingModule{}}, nil
+		Modules: func(_ context.Context, d *kernel.Deps) ([]kernel.Module, error) {
+			return []kernel.Module{pingModule{d: d}}, nil
 		},
 	}, out, errb
 }
@@ -180,7 +185,33 @@ func TestServeAndWorkShutDownCleanly(t *testing.T) {
 		t.Errorf("/admin/queues without credentials: %d", res.StatusCode)
 	}
 
+	// An open event stream (the realtime hub runs in serve) does not hold the shutdown:
+	// the hub closes it when the HTTP shutdown begins.
+	iss, err := authn.NewIssuer(env["JWT_SECRET"], time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := iss.Issue(authn.Principal{UserID: "00000000-0000-0000-0000-000000000001", WorkspaceID: "00000000-0000-0000-0000-000000000002", Role: authn.RoleOwner})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := http.Get(base + "/v1/events?access_token=" + tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Body.Close()
+	if stream.StatusCode != 200 || stream.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("GET /v1/events: %d %s", stream.StatusCode, stream.Header.Get("Content-Type"))
+	}
+	streamEnded := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, stream.Body); streamEnded <- err }()
+
 	cancel()
+	select {
+	case <-streamEnded:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the event stream stayed open after the shutdown began")
+	}
 	select {
 	case err := <-done:
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/queue"
+	"github.com/axonhq/axon/platform/realtime"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -33,6 +34,15 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 	}
 
 	e := BuildHTTP(p.deps, reg, p.redisPing(), p.started)
+	if hub := p.deps.Hub; hub != nil {
+		// One LISTEN connection per replica. Its SSE streams never go idle, so the hub closes
+		// them as soon as the HTTP shutdown begins (clients reconnect to another replica).
+		if err := hub.Start(ctx); err != nil {
+			return errf("realtime: cannot LISTEN on %s: %v", realtime.Channel, err)
+		}
+		defer hub.Close()
+		e.Server.RegisterOnShutdown(hub.Close)
+	}
 	if err := mountQueueUI(e, p, o); err != nil {
 		return err
 	}

@@ -24,6 +24,9 @@ type Deps struct {
 	Issuer    *authn.Issuer
 	Queue     queue.Inserter
 	Publisher realtime.Publisher
+	// Hub is the replica's realtime fan-out behind GET /v1/events: built for serve and dev
+	// (runServe starts and stops it), nil for the other roles.
+	Hub *realtime.Hub
 	// Metrics is nil when metrics are off (tests).
 	Metrics *observe.Metrics
 	// Role is "api", "worker" or "dev".

@@ -65,10 +65,11 @@ func TestPublishDeliversOnCommitOnly(t *testing.T) {
 	if n == nil {
 		t.Fatal("no notification after commit")
 	}
-	id, gotWS, err := realtime.ParseNotification(n.Extra)
-	if err != nil || gotWS != ws {
-		t.Fatalf("notification %q: ws %q err %v", n.Extra, gotWS, err)
+	parsed, err := realtime.ParseNotification(n.Extra)
+	if err != nil || parsed.WorkspaceID != ws || !parsed.Inline || parsed.Event.Type != realtime.TypeNewMessage || parsed.Event.ConversationID != conv {
+		t.Fatalf("notification %q: %+v err %v", n.Extra, parsed, err)
 	}
+	id := parsed.ID
 	var row struct {
 		Type    string `db:"type"`
 		Payload string `db:"payload"`
@@ -87,7 +88,9 @@ func TestPublishRejectsIncompleteEvents(t *testing.T) {
 	if err := (realtime.PG{}).Publish(context.Background(), db, realtime.Event{Type: "x"}); err == nil {
 		t.Error("an event without a workspace was accepted")
 	}
-	if _, _, err := realtime.ParseNotification("garbage"); err == nil {
-		t.Error("a bad notification parsed")
+	for _, bad := range []string{"garbage", "12", "x:ws", "0:ws", "12:", "12:ws:c:type:{not json", "12:ws:c::{}"} {
+		if _, err := realtime.ParseNotification(bad); err == nil {
+			t.Errorf("bad notification %q parsed", bad)
+		}
 	}
 }

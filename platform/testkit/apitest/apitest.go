@@ -89,6 +89,7 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	d := &kernel.Deps{
 		Config: cfg, Log: log, DB: db, Cache: cache.NewMemory(1000), Limiter: lim, Issuer: iss,
 		Queue: lazy, Publisher: realtime.PG{}, Role: "api",
+		Hub: realtime.NewHub(realtime.HubOptions{DB: db, URL: pgtest.URL(t), Log: log}),
 	}
 	mods, err := build(d)
 	if err != nil {
@@ -110,6 +111,12 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	e := cli.BuildHTTP(d, reg, nil, time.Now())
 	srv := httptest.NewServer(e)
 	t.Cleanup(srv.Close)
+	// Cleanups run last-in first-out: the hub ends the SSE streams before srv.Close waits
+	// for every request.
+	if err := d.Hub.Start(context.Background()); err != nil {
+		t.Fatalf("apitest: realtime hub: %v", err)
+	}
+	t.Cleanup(d.Hub.Close)
 	return &Env{T: t, DB: db, Deps: d, Registry: reg, Server: srv, Lazy: lazy, logs: logs, workers: workers}
 }
 

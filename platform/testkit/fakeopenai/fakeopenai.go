@@ -136,6 +136,7 @@ type Server struct {
 	chatReply   *string
 	jsonReply   *string
 	chatHandler func(ChatCompletionRequest) string
+	streamErrAt int
 }
 
 // New starts a fake server that is closed when the test ends.
@@ -224,6 +225,16 @@ func (s *Server) SetMalformed(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.malformed = on
+}
+
+// SetStreamError makes streamed chat completions fail mid-stream: after n content deltas
+// the server sends OpenAI's in-stream error event (`data: {"error": {...}}`) and ends the
+// stream, as the real API does when a server error happens after streaming began. n <= 0
+// switches it off.
+func (s *Server) SetStreamError(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.streamErrAt = n
 }
 
 // SetAPIKey makes the server answer 401 (invalid_api_key) unless the request carries
@@ -533,7 +544,14 @@ func (s *Server) handleChat(ctx context.Context, w http.ResponseWriter, req Chat
 		send("[DONE]")
 		return
 	}
-	for _, piece := range splitDeltas(content) {
+	s.mu.Lock()
+	errAt := s.streamErrAt
+	s.mu.Unlock()
+	for i, piece := range splitDeltas(content) {
+		if errAt > 0 && i == errAt {
+			send(`{"error":{"message":"The server had an error while processing your request.","type":"server_error","param":null,"code":null}}`)
+			return
+		}
 		send(chunk(map[string]any{"content": piece}, nil))
 	}
 	send(chunk(map[string]any{}, "stop"))

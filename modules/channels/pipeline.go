@@ -1,0 +1,444 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/platform/observe"
+	"github.com/axonhq/axon/platform/realtime"
+	"github.com/axonhq/axon/platform/web"
+)
+
+// Inbound is one customer message arriving on any channel.
+type Inbound struct {
+	WorkspaceID, AgentID string
+	ChannelType          string // WEB | WHATSAPP | ...
+	CustomerID           string // widget visitor id, dashboard user id, phone number, ...
+	CustomerName         string
+	ConversationID       string // optional: the caller already knows the conversation (dashboard chat, widget session)
+	ChannelMsgID         string // dedupe key; "" when the channel has none
+	Content              string
+	// Strict: at too few credits answer apperr INSUFFICIENT_CREDITS 402 (dashboard chat)
+	// instead of the customer fallback text.
+	Strict bool
+}
+
+// Reply is what Respond stored and decided for one inbound message.
+type Reply struct {
+	ConversationID string
+	// UserMessageID is the stored USER message (the earlier one when Duplicate).
+	UserMessageID string
+	// Message is the reply shown to the customer (ASSISTANT, or SYSTEM for canned, fallback
+	// and handoff texts); nil when a human has the conversation and the AI stays silent, or
+	// when Duplicate.
+	Message *Message
+	// Handoff is set when this message triggered one.
+	Handoff *HandoffRef
+	// Duplicate is true when ChannelMsgID had been seen in this conversation before: the
+	// message was not processed again.
+	Duplicate bool
+}
+
+// HandoffRef names a handoff triggered by a message.
+type HandoffRef struct {
+	ID          string `json:"id"`
+	Trigger     string `json:"trigger"`
+	Destination string `json:"destination"`
+}
+
+// Customer-facing texts of the pipeline.
+const (
+	TextNoCredits     = "I'm sorry, I'm unable to respond right now. Please try again later."
+	TextProviderError = "I'm having trouble right now. Please try again in a moment."
+)
+
+// Source is one knowledge chunk an answer was given.
+type Source = agents.Source
+
+// Pipeline tuning.
+const (
+	// leaseTTL bounds how long a crashed responder blocks its conversation; it covers the
+	// completion (30 s) and scoring timeouts with margin.
+	leaseTTL = 2 * time.Minute
+	// historyTurns is how much of the conversation the responder is given (it keeps the
+	// last 8 turns within its token budget).
+	historyTurns = 20
+	// tagMinComposite is the confidence an answer needs before the conversation is
+	// auto-tagged.
+	tagMinComposite = 0.6
+)
+
+// Respond runs the whole pipeline for one message; onDelta (may be nil) receives the
+// streamed answer pieces. It returns what was stored and decided.
+//
+// Errors: NOT_FOUND for an unknown agent or a ConversationID that is not this agent's
+// conversation on this channel; VALIDATION_ERROR for empty or oversized content;
+// INSUFFICIENT_CREDITS (402) when Strict and the balance is below one reply; the context's
+// error (or onDelta's) when the caller went away mid-answer. Provider failures are not
+// errors: the customer gets TextProviderError.
+func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) error) (Reply, error) {
+	in.Content = strings.TrimSpace(in.Content)
+	p := web.Problems{}
+	p.Check(in.Content != "", "content", "is required")
+	p.Check(utf8.RuneCountInString(in.Content) <= MaxContent, "content", fmt.Sprintf("must be at most %d characters", MaxContent))
+	p.Check(slices.Contains(validChannelTypes, in.ChannelType), "channelType", "is not a channel type")
+	p.Check(len(in.ChannelMsgID) <= 255, "channelMsgId", "must be at most 255 characters")
+	if err := p.Err(); err != nil {
+		return Reply{}, err
+	}
+	agent, err := s.agents.Get(ctx, in.WorkspaceID, in.AgentID)
+	if err != nil {
+		return Reply{}, err
+	}
+
+	// 1. Resolve the conversation (a short transaction, no lock held afterwards).
+	conv, err := s.resolve(ctx, in)
+	if err != nil {
+		return Reply{}, err
+	}
+	// One message of a conversation is answered at a time: the USER message is stored
+	// under the lease, so turns never interleave (USER, reply, USER, reply).
+	owner := newID()
+	if err := s.acquire(ctx, conv, owner); err != nil {
+		return Reply{}, err
+	}
+	defer func() {
+		// Released even when ctx is cancelled; a failed release only delays the next
+		// message until the lease expires.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := s.st.releaseLease(rctx, s.db, conv.ID, owner); err != nil {
+			s.log.Warn("channels: lease release failed", slog.String("conversationId", conv.ID), slog.String("err", err.Error()))
+		}
+	}()
+
+	user, dup, conv, err := s.storeUser(ctx, conv, in)
+	if err != nil {
+		return Reply{}, err
+	}
+	rep := Reply{ConversationID: conv.ID, UserMessageID: user.ID, Duplicate: dup}
+	if dup {
+		return rep, nil
+	}
+
+	// 2. A human has the conversation: the AI stays silent.
+	if conv.Status != StatusOpen {
+		return rep, nil
+	}
+
+	// 3. Gate: inactive agent, business hours.
+	if g := s.resp.Gate(agent, s.now()); g.Kind != agents.GateOpen {
+		if g.HandoffTrigger != "" {
+			return s.handOff(ctx, rep, conv, user, agent, g.HandoffTrigger, nil, "")
+		}
+		return s.finishSystem(ctx, rep, conv, user, g.Text, map[string]any{"gate": g.Kind})
+	}
+
+	// 4. Credits before any AI call.
+	bal, err := s.credits.Balance(ctx, in.WorkspaceID)
+	if err != nil {
+		return rep, err
+	}
+	if bal < billing.CostReply {
+		if in.Strict {
+			return rep, billing.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": billing.CostReply})
+		}
+		return s.finishSystem(ctx, rep, conv, user, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
+	}
+
+	// 5–8. Retrieval, completion, scoring and the handoff decision.
+	hist, err := s.st.history(ctx, s.db, conv.ID, user.CreatedAt, user.ID, historyTurns)
+	if err != nil {
+		return rep, err
+	}
+	var deltaErr error
+	var sink func(string) error
+	if onDelta != nil {
+		sink = func(d string) error {
+			if err := onDelta(d); err != nil {
+				deltaErr = err
+				return err
+			}
+			return nil
+		}
+	}
+	started := time.Now()
+	ans, err := s.resp.Answer(ctx, agents.AnswerRequest{Agent: agent, History: turns(hist), Message: in.Content}, sink)
+	latency := int(time.Since(started).Milliseconds())
+	if err != nil {
+		if ctx.Err() != nil {
+			return rep, ctx.Err()
+		}
+		if deltaErr != nil {
+			// The caller's stream failed (the client went away): nothing to answer to.
+			return rep, deltaErr
+		}
+		// 10. Provider errors and timeouts: a fallback text, no charge.
+		observe.Report(ctx, s.log, "channels: answer failed", err,
+			slog.String("conversationId", conv.ID), slog.String("agentId", agent.ID))
+		return s.finishSystem(ctx, rep, conv, user, TextProviderError, map[string]any{"fallback": "provider_error"})
+	}
+	if ans.Handoff != nil {
+		comp := ans.Scores.Composite
+		return s.handOff(ctx, rep, conv, user, agent, ans.Handoff.Trigger, &comp, ans.Content)
+	}
+
+	// 9. The reply, its credit and its delivery in one transaction that re-checks the
+	// conversation.
+	comp := ans.Scores.Composite
+	tokens := ans.PromptTokens + ans.CompletionTokens
+	meta := map[string]any{
+		"sources": nonNil(ans.Sources),
+		"scores":  map[string]float64{"factual": ans.Scores.Factual, "intent": ans.Scores.Intent, "emotional": ans.Scores.Emotional},
+	}
+	var stored *msgRow
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		c, ok, err := s.stillOurs(ctx, tx, conv, user)
+		if err != nil || !ok {
+			return err
+		}
+		m, err := s.storeOutbound(ctx, tx, c, RoleAssistant, ans.Content, &comp, &latency, &tokens, meta)
+		if err != nil {
+			return err
+		}
+		if _, err := s.credits.Deduct(ctx, tx, billing.Deduction{
+			WorkspaceID: c.WorkspaceID, Amount: billing.CostReply, Reason: billing.ReasonMessageConsumed,
+			RefID: m.ID, IdempotencyKey: "reply:" + m.ID,
+		}); err != nil {
+			// Spent between the balance check and now (a concurrent conversation): the
+			// answer is not stored and the customer gets the fallback below.
+			return err
+		}
+		stored = &m
+		return nil
+	})
+	if errors.Is(err, billing.ErrInsufficientCredits) {
+		if in.Strict {
+			return rep, err
+		}
+		return s.finishSystem(ctx, rep, conv, user, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
+	}
+	if err != nil {
+		return rep, err
+	}
+	if stored == nil {
+		// A human reply or a handoff won the race: nothing stored, nothing charged.
+		s.log.Info("channels: AI reply dropped, a human has the conversation", slog.String("conversationId", conv.ID))
+		return rep, nil
+	}
+	out := stored.out()
+	rep.Message = &out
+
+	if agent.TaggingEnabled && comp >= tagMinComposite && len(agent.AvailableTags) > 0 {
+		s.autoTag(ctx, conv, agent)
+	}
+	return rep, nil
+}
+
+// resolve finds the conversation of in (see Respond).
+func (s *Service) resolve(ctx context.Context, in Inbound) (convRow, error) {
+	var c convRow
+	if in.ConversationID != "" {
+		if !web.IsUUID(in.ConversationID) {
+			return c, ErrConversationNotFound
+		}
+		c, err := s.st.getConversation(ctx, s.db, in.WorkspaceID, strings.ToLower(in.ConversationID), false)
+		if err != nil {
+			return c, notFound(err, ErrConversationNotFound)
+		}
+		if c.AgentID != in.AgentID || c.ChannelType != in.ChannelType {
+			return c, ErrConversationNotFound
+		}
+		return c, nil
+	}
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		if err := s.st.lockCustomer(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID); err != nil {
+			return err
+		}
+		var err error
+		c, err = s.st.findActive(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID)
+		if errors.Is(err, errNoRows) {
+			c, err = s.st.insertConversation(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID, in.CustomerName)
+		}
+		return err
+	})
+	return c, err
+}
+
+// acquire takes the conversation's lease, waiting (with backoff, bounded by ctx and by
+// twice the lease's life) while another message of it is being answered.
+func (s *Service) acquire(ctx context.Context, c convRow, owner string) error {
+	wait := 10 * time.Millisecond
+	deadline := time.Now().Add(2 * leaseTTL)
+	for {
+		ok, err := s.st.takeLease(ctx, s.db, c.WorkspaceID, c.ID, owner, leaseTTL)
+		if err != nil || ok {
+			return err
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("channels: conversation %s stayed busy", c.ID)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+		wait = min(wait*2, 200*time.Millisecond)
+	}
+}
+
+// storeUser stores the USER message (deduplicated on ChannelMsgID) and publishes
+// user_message. A RESOLVED or ABANDONED conversation named by the caller is re-opened. It
+// returns the conversation as it is after the message.
+func (s *Service) storeUser(ctx context.Context, c convRow, in Inbound) (msgRow, bool, convRow, error) {
+	var (
+		m   msgRow
+		dup bool
+	)
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+		if err != nil {
+			return err
+		}
+		m, dup, err = s.st.insertMessage(ctx, tx, newMsg{
+			ConversationID: cur.ID, WorkspaceID: cur.WorkspaceID, Role: RoleUser, Content: in.Content, ChannelMsgID: in.ChannelMsgID,
+		})
+		if err != nil || dup {
+			c = cur
+			return err
+		}
+		if cur.Status == StatusResolved || cur.Status == StatusAbandoned {
+			if cur, err = s.st.setStatus(ctx, tx, cur.WorkspaceID, cur.ID, StatusOpen); err != nil {
+				return err
+			}
+			if err := s.publishStatus(ctx, tx, cur); err != nil {
+				return err
+			}
+		}
+		c = cur
+		if err := s.st.touch(ctx, tx, cur.WorkspaceID, cur.ID, m.CreatedAt); err != nil {
+			return err
+		}
+		return s.pub.Publish(ctx, tx, realtime.Event{
+			WorkspaceID: cur.WorkspaceID, ConversationID: cur.ID, Type: realtime.TypeUserMessage,
+			Payload: map[string]any{"conversationId": cur.ID, "message": map[string]any{
+				"id": m.ID, "role": RoleUser, "content": m.Content, "channelType": cur.ChannelType, "createdAt": m.CreatedAt.UTC(),
+			}},
+		})
+	})
+	return m, dup, c, err
+}
+
+// stillOurs locks the conversation in tx and reports whether the AI may still answer user:
+// the conversation is OPEN and no human replied after user.
+func (s *Service) stillOurs(ctx context.Context, tx *sqlx.Tx, c convRow, user msgRow) (convRow, bool, error) {
+	cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+	if err != nil {
+		return cur, false, err
+	}
+	if cur.Status != StatusOpen {
+		return cur, false, nil
+	}
+	human, err := s.st.humanAfter(ctx, tx, c.ID, user.CreatedAt, user.ID)
+	return cur, !human && err == nil, err
+}
+
+// finishSystem stores a SYSTEM reply (canned, closed, fallback) unless a human took over
+// meanwhile. It charges nothing.
+func (s *Service) finishSystem(ctx context.Context, rep Reply, c convRow, user msgRow, text string, meta map[string]any) (Reply, error) {
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		cur, ok, err := s.stillOurs(ctx, tx, c, user)
+		if err != nil || !ok {
+			return err
+		}
+		m, err := s.storeOutbound(ctx, tx, cur, RoleSystem, text, nil, nil, nil, meta)
+		if err == nil {
+			out := m.out()
+			rep.Message = &out
+		}
+		return err
+	})
+	return rep, err
+}
+
+// autoTag tags the conversation once (when it has no tags yet) with at most 3 of the
+// agent's tags, for 2 credits. Failures are logged; the reply is already stored.
+func (s *Service) autoTag(ctx context.Context, c convRow, agent agents.Agent) {
+	cur, err := s.st.getConversation(ctx, s.db, c.WorkspaceID, c.ID, false)
+	if err != nil || len(cur.Tags) > 0 || autoTagged(cur.Metadata) {
+		return
+	}
+	if bal, err := s.credits.Balance(ctx, c.WorkspaceID); err != nil || bal < billing.CostTagging {
+		return
+	}
+	hist, err := s.st.lastMessages(ctx, s.db, c.ID, historyTurns)
+	if err != nil {
+		return
+	}
+	picked, err := s.resp.Tag(ctx, agent, turns(hist))
+	if err != nil {
+		observe.Report(ctx, s.log, "channels: auto-tagging failed", err, slog.String("conversationId", c.ID))
+		return
+	}
+	var tags []string
+	for _, t := range picked {
+		if slices.Contains(agent.AvailableTags, t) && !slices.Contains(tags, t) && len(tags) < 3 {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return
+	}
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+		if err != nil || len(cur.Tags) > 0 || autoTagged(cur.Metadata) {
+			return err
+		}
+		if err := s.st.setAutoTags(ctx, tx, c.WorkspaceID, c.ID, tags); err != nil {
+			return err
+		}
+		_, err = s.credits.Deduct(ctx, tx, billing.Deduction{
+			WorkspaceID: c.WorkspaceID, Amount: billing.CostTagging, Reason: billing.ReasonTaggingConsumed,
+			RefID: c.ID, IdempotencyKey: "tagging:" + c.ID,
+		})
+		return err
+	})
+	if err != nil && !errors.Is(err, billing.ErrInsufficientCredits) {
+		s.log.Warn("channels: auto-tags not stored", slog.String("conversationId", c.ID), slog.String("err", err.Error()))
+	}
+}
+
+func autoTagged(md []byte) bool {
+	var v struct {
+		AutoTagged bool `json:"autoTagged"`
+	}
+	return json.Unmarshal(md, &v) == nil && v.AutoTagged
+}
+
+func turns(rows []msgRow) []agents.Turn {
+	out := make([]agents.Turn, len(rows))
+	for i, r := range rows {
+		out[i] = agents.Turn{Role: r.Role, Content: r.Content}
+	}
+	return out
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
