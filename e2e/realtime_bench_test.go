@@ -91,6 +91,12 @@ func BenchmarkEventFanOutTwoServers(b *testing.B) {
 	b.ReportMetric(pct(base, 0.99), "listen-p99-ms")
 	b.ReportMetric(pct(fan, 0.5), "replica2-p50-ms")
 	b.ReportMetric(pct(fan, 0.99), "replica2-p99-ms")
+	extra := make([]time.Duration, len(fan))
+	for i := range fan {
+		extra[i] = fan[i] - base[i]
+	}
+	b.ReportMetric(pct(extra, 0.5), "extra-p50-ms")
+	b.ReportMetric(pct(extra, 0.99), "extra-p99-ms")
 	b.ReportMetric(0, "ns/op")
 	stream.close()
 	s1.terminate(b)
