@@ -26,7 +26,7 @@ REDIS_URL    ?= redis://127.0.0.1:6379/0
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
 
-setup: ## Install/start PostgreSQL + pgvector and Redis, create the axon and axon_test databases
+setup: ## Install/start PostgreSQL + pgvector and Redis, create the axon and axon_test databases, install stripe-mock and versitygw
 	@bash scripts/setup.sh
 
 dev: setup ## Run migrate + serve + work in one process (axon dev)
@@ -35,7 +35,8 @@ dev: setup ## Run migrate + serve + work in one process (axon dev)
 test: export APP_ENV := $(APP_ENV)
 test: export DATABASE_URL := $(DATABASE_URL)
 test: export REDIS_URL := $(REDIS_URL)
-test: setup ## Run all tests with -race against local Postgres/Redis
+test: export AXON_REQUIRE_TOOLS := 1
+test: setup ## Run all tests with -race against local Postgres/Redis (stripe-mock and versitygw required)
 	$(GO) test -race -count=1 -p 2 -timeout 15m ./...
 
 lint: ## gofmt check, go vet, and golangci-lint when installed

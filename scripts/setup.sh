@@ -12,6 +12,7 @@
 #   REDIS_PORT                 local Redis port          (6379)
 #   AXON_DATABASES             databases to create       ("axon axon_test")
 #   PG_MAJOR                   PostgreSQL major version  (the running/installed server's)
+#   AXON_SKIP_TOOLS            1: do not install stripe-mock / versitygw
 set -euo pipefail
 
 export PGHOST="${PGHOST:-127.0.0.1}"
@@ -268,4 +269,13 @@ else
 	apt_install poppler-utils
 	have pdftotext || die "poppler-utils installed but pdftotext is not on PATH"
 	say poppler "installed ($(pdftotext -v 2>&1 | head -n1))"
+fi
+
+# --- 5. test servers ----------------------------------------------------------------
+# stripe-mock and versitygw, so that the Stripe and S3 signature tests run instead of
+# skipping (`make test` requires them). AXON_SKIP_TOOLS=1 leaves this step out.
+if [ "${AXON_SKIP_TOOLS:-}" = "1" ]; then
+	say tools "skipped (AXON_SKIP_TOOLS=1)"
+else
+	bash "$(dirname "${BASH_SOURCE[0]}")/test-tools.sh"
 fi

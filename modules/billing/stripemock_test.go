@@ -6,24 +6,24 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/axonhq/axon/modules/billing/plans"
+	"github.com/axonhq/axon/platform/testkit/testtool"
 )
 
 // stripe-mock (go install github.com/stripe/stripe-mock@v0.203.0) loads Stripe's whole
 // OpenAPI description before it listens (2–8 s here), so TestMain starts it in the
 // background while the other tests run. $STRIPE_MOCK_URL names one that is already running
-// (a CI service). Without either, TestAgainstStripeMock skips: the fake Stripe server of the
-// other tests covers the same routes.
+// (a CI service). scripts/test-tools.sh installs it; without it TestAgainstStripeMock skips
+// on a developer's machine and fails in CI or under `make test` (testtool.Required).
 var mock struct {
 	once sync.Once
 	url  string
-	skip string
+	skip error // not installed
 	err  error
 	stop func()
 }
@@ -43,14 +43,10 @@ func startStripeMock() {
 		mock.url = u
 		return
 	}
-	bin, err := exec.LookPath("stripe-mock")
+	bin, err := testtool.Find("stripe-mock", "go install github.com/stripe/stripe-mock@v0.203.0")
 	if err != nil {
-		gopath, _ := exec.Command("go", "env", "GOPATH").Output()
-		bin = filepath.Join(strings.TrimSpace(string(gopath)), "bin", "stripe-mock")
-		if _, err := os.Stat(bin); err != nil {
-			mock.skip = "stripe-mock is not installed (go install github.com/stripe/stripe-mock@v0.203.0); the fake Stripe server covers these routes"
-			return
-		}
+		mock.skip = err
+		return
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -86,8 +82,8 @@ func startStripeMock() {
 func stripeMock(t *testing.T) string {
 	t.Helper()
 	mock.once.Do(startStripeMock)
-	if mock.skip != "" {
-		t.Skip(mock.skip)
+	if mock.skip != nil {
+		testtool.Missing(t, mock.skip)
 	}
 	if mock.err != nil {
 		t.Fatalf("stripe-mock: %v", mock.err)

@@ -21,6 +21,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
+
+	"github.com/axonhq/axon/platform/testkit/testtool"
 )
 
 const (
@@ -73,13 +75,13 @@ func startGofakes3(t *testing.T) string {
 	return srv.URL
 }
 
-// startVersitygw runs a versitygw S3 gateway over a temporary directory, or
-// skips the test when the binary is not installed.
+// startVersitygw runs a versitygw S3 gateway over a temporary directory. A missing binary
+// skips the test, or fails it where the tools are required (testtool.Required).
 func startVersitygw(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("versitygw")
+	bin, err := testtool.Find("versitygw", "go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
 	if err != nil {
-		t.Skip("versitygw not on PATH; install with: go install github.com/versity/versitygw/cmd/versitygw@v1.8.0")
+		testtool.Missing(t, err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
