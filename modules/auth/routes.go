@@ -40,7 +40,7 @@ func (m *Module) Routes(v1 *echo.Group) {
 	a.POST("/reset-password", h.resetPassword, perIP("reset-password", 10, 15*time.Minute))
 	a.POST("/verify-email", h.verifyEmail, perIP("verify-email", 10, 15*time.Minute))
 	a.POST("/verify-email/resend", h.resendVerification, append(authed,
-		web.RateLimit(m.limiter, "verify-email-resend", 5, time.Hour, byUser))...)
+		web.RateLimit(m.limiter, "verify-email-resend", 5, time.Hour, authn.ByUser))...)
 
 	ws := v1.Group("/workspace", authed...)
 	ws.GET("", h.getWorkspace)
@@ -56,23 +56,13 @@ func (m *Module) Routes(v1 *echo.Group) {
 // AuthenticatedQuery is Authenticated that also accepts ?access_token= (EventSource clients
 // cannot set headers): only for GET /v1/events.
 func (m *Module) AuthenticatedQuery() []echo.MiddlewareFunc {
-	c := m.Authenticated()
-	c[0] = authn.Middleware(m.issuer, true)
-	return c
+	return authn.AuthenticatedQuery(m.issuer, m.limiter)
 }
 
 // Authenticated is the middleware chain of every dashboard route: a valid access token, then
 // 120 requests per minute per user. Other modules receive it from main.go.
 func (m *Module) Authenticated() []echo.MiddlewareFunc {
-	return []echo.MiddlewareFunc{
-		authn.Middleware(m.issuer, false),
-		web.RateLimit(m.limiter, "user", 120, time.Minute, byUser),
-	}
-}
-
-func byUser(c echo.Context) string {
-	p, _ := authn.Get(c)
-	return p.UserID
+	return authn.Authenticated(m.issuer, m.limiter)
 }
 
 // optionalSession reads the access token when the request carries one (401 when it is

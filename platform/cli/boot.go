@@ -117,6 +117,7 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 		Config: cfg, Log: log, DB: p.db, Cache: ch, Limiter: lim, Issuer: iss,
 		Queue: p.lazy, Publisher: realtime.PG{}, Role: role,
 		Metrics: observe.NewMetrics(p.db.DB.DB, service),
+		Authed:  authn.Authenticated(iss, lim), AuthedQuery: authn.AuthenticatedQuery(iss, lim),
 	}
 	if role == "api" || role == "dev" {
 		p.deps.Hub = realtime.NewHub(realtime.HubOptions{DB: p.db, URL: cfg.DatabaseURL, Log: log})

@@ -89,7 +89,8 @@ func New(t testing.TB, o Options, build func(d *kernel.Deps) ([]kernel.Module, e
 	d := &kernel.Deps{
 		Config: cfg, Log: log, DB: db, Cache: cache.NewMemory(1000), Limiter: lim, Issuer: iss,
 		Queue: lazy, Publisher: realtime.PG{}, Role: "api",
-		Hub: realtime.NewHub(realtime.HubOptions{DB: db, URL: pgtest.URL(t), Log: log}),
+		Hub:    realtime.NewHub(realtime.HubOptions{DB: db, URL: pgtest.URL(t), Log: log}),
+		Authed: authn.Authenticated(iss, lim), AuthedQuery: authn.AuthenticatedQuery(iss, lim),
 	}
 	mods, err := build(d)
 	if err != nil {
