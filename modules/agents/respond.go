@@ -104,7 +104,7 @@ func (r *responder) Gate(a Agent, now time.Time) Gate {
 
 // Answer implements Responder. An explicit request for a human, when the agent has
 // handoff enabled, is decided before anything else: no retrieval and no completion, so
-// the Answer carries only the handoff (empty Content, zero Scores, no Sources).
+// the Answer carries only the handoff (empty Content, Scored false, no Sources).
 func (r *responder) Answer(ctx context.Context, req AnswerRequest, onDelta func(delta string) error) (Answer, error) {
 	a := req.Agent
 	if a.HandoffEnabled && ExplicitRequest(req.Message) {
@@ -135,6 +135,7 @@ func (r *responder) Answer(ctx context.Context, req AnswerRequest, onDelta func(
 	return Answer{
 		Content:          resp.Content,
 		Scores:           scores,
+		Scored:           true,
 		Handoff:          decideHandoff(a, false, scores),
 		Sources:          sources(passages),
 		PromptTokens:     resp.PromptTokens,

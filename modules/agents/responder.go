@@ -26,7 +26,7 @@ type Responder interface {
 	// decides the handoff when the agent has it enabled, in the order explicit request →
 	// ANGER_DETECTED → LOW_CONFIDENCE. An explicit request (handoff enabled) is decided
 	// first, without retrieval or completion: the Answer then has only Handoff set (empty
-	// Content, zero Scores, no Sources) and onDelta is never called. Errors are the
+	// Content, Scored false, no Sources) and onDelta is never called. Errors are the
 	// provider's (ai.Error, context errors; the scoring call's too) or onDelta's,
 	// unchanged; the caller answers them with the fallback text.
 	Answer(ctx context.Context, req AnswerRequest, onDelta func(delta string) error) (Answer, error)
@@ -96,6 +96,9 @@ type HandoffDecision struct {
 type Answer struct {
 	Content string
 	Scores  Scores
+	// Scored is false when no scoring call was made (an explicit request for a human):
+	// Scores are then zero and mean nothing, and the caller stores no confidence.
+	Scored bool
 	// Handoff is nil when the conversation stays with the AI.
 	Handoff *HandoffDecision
 	// Sources are the chunks given to the model, in the order they were numbered.
