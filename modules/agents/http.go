@@ -347,7 +347,7 @@ func cursorOf(r ListItem) *string {
 // Handlers: decode → validate → one service call → encode.
 
 func (h *handlers) list(c echo.Context) error {
-	page, err := web.ParsePage(c)
+	page, err := web.ParsePageRaw(c)
 	if err != nil {
 		return err
 	}

@@ -41,7 +41,7 @@ func (h *handlers) listConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.ParsePage(c)
+	page, err := web.ParsePageRaw(c)
 	if err != nil {
 		return err
 	}
@@ -79,7 +79,7 @@ func (h *handlers) getConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.ParsePage(c)
+	page, err := web.ParsePageRaw(c)
 	if err != nil {
 		return err
 	}

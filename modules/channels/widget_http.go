@@ -55,15 +55,26 @@ func (h *surfaces) widgetAgent(next echo.HandlerFunc) echo.HandlerFunc {
 		preflight := c.Request().Method == http.MethodOptions
 		origin := c.Request().Header.Get(echo.HeaderOrigin)
 		id := c.Param("agentId")
-		if !web.IsUUID(id) {
+		// A missing agent's 404 is readable by any origin (it reveals nothing a server-side
+		// request would not), so the widget can tell "no such agent" from a network failure.
+		notFound := func() error {
+			if origin != "" {
+				res.Set(echo.HeaderAccessControlAllowOrigin, origin)
+			}
 			return apperr.NotFoundf("Agent")
 		}
+		if !web.IsUUID(id) {
+			return notFound()
+		}
 		a, err := h.Widgets.Public(c.Request().Context(), strings.ToLower(id))
+		if apperr.As(err) != nil && apperr.As(err).Code == apperr.NotFound {
+			return notFound()
+		}
 		if err != nil {
 			return err
 		}
 		if a.Status != "ACTIVE" {
-			return apperr.NotFoundf("Agent")
+			return notFound()
 		}
 		if origin != "" {
 			if !originAllowed(a.AllowedOrigins, origin) {
@@ -284,7 +295,7 @@ type widgetMessageOut struct {
 // oldest first, paginated; ASSISTANT messages carry their sources.
 func (h *surfaces) widgetHistory(c echo.Context) error {
 	cl := c.Get(ctxWidgetClaims).(authn.WidgetClaims)
-	pg, err := web.ParsePage(c)
+	pg, err := web.ParsePageRaw(c)
 	if err != nil {
 		return err
 	}

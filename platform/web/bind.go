@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
 )
 
 // Bind decodes the JSON body into dst. It answers 415 for a body that is not JSON, 413 past
@@ -108,26 +109,41 @@ func (p Problems) Err() error {
 	return apperr.ValidationFields(p)
 }
 
-// Page is the contract's pagination request: ?limit (default 20, max 100) and ?cursor.
+// ParsePage reads ?limit and ?cursor into a page.Request (platform/page is the one pager of
+// every list route). A bad value is a 400 VALIDATION_ERROR naming the parameter.
+func ParsePage(c echo.Context) (page.Request, error) {
+	r, err := page.Parse(c.QueryParam("limit"), c.QueryParam("cursor"))
+	if fe := (*page.FieldError)(nil); errors.As(err, &fe) {
+		return r, apperr.ValidationFields(map[string]string{fe.Field: fe.Err.Error()})
+	}
+	return r, err
+}
+
+// Page is the raw pagination request of ParsePageRaw.
+//
+// Deprecated: lists move to ParsePage and page.Cut; Page goes once no module uses it.
 type Page struct {
 	Limit  int
 	Cursor string // decoded cursor; "" for the first page
 }
 
-// ParsePage reads ?limit and ?cursor, answering 400 for bad values.
-func ParsePage(c echo.Context) (Page, error) {
-	p := Page{Limit: 20}
+// ParsePageRaw reads ?limit and ?cursor, answering 400 for bad values, and leaves the
+// decoded cursor to the caller.
+//
+// Deprecated: use ParsePage; ParsePageRaw goes once no module uses it.
+func ParsePageRaw(c echo.Context) (Page, error) {
+	p := Page{Limit: page.DefaultLimit}
 	if v := c.QueryParam("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 100 {
-			return p, apperr.ValidationFields(map[string]string{"limit": "must be an integer from 1 to 100"})
+		if err != nil || n < 1 || n > page.MaxLimit {
+			return p, apperr.ValidationFields(map[string]string{"limit": page.ErrLimit.Error()})
 		}
 		p.Limit = n
 	}
 	if v := c.QueryParam("cursor"); v != "" {
 		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
 		if err != nil || len(b) == 0 || len(b) > 512 {
-			return p, apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
+			return p, apperr.ValidationFields(map[string]string{"cursor": page.ErrCursor.Error()})
 		}
 		p.Cursor = string(b)
 	}

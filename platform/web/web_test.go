@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/observe"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
@@ -89,11 +91,14 @@ func newServer(t *testing.T, o web.Options) *testServer {
 		return c.String(http.StatusOK, id)
 	})
 	e.GET("/v1/page", func(c echo.Context) error {
-		p, err := web.ParsePage(c)
+		r, err := web.ParsePage(c)
 		if err != nil {
 			return err
 		}
-		return c.JSON(http.StatusOK, web.NewList([]string(nil), web.EncodeCursor(p.Cursor+"!")))
+		// Two rows past the cursor's key and a limit of one: the page has a next cursor.
+		next := page.Key{Time: r.After.Time.Add(time.Second), ID: r.After.ID}
+		rows := []page.Key{next, next}
+		return c.JSON(http.StatusOK, page.Cut(page.Request{Limit: 1}, rows, func(k page.Key) page.Key { return k }, func(page.Key) string { return "x" }))
 	})
 	s := httptest.NewServer(e)
 	t.Cleanup(s.Close)
@@ -186,8 +191,16 @@ func TestErrorShape(t *testing.T) {
 	do(t, "GET", s.URL+"/v1/page?limit=0", nil, nil).expectError(t, 400, "VALIDATION_ERROR")
 	do(t, "GET", s.URL+"/v1/page?limit=101", nil, nil).expectError(t, 400, "VALIDATION_ERROR")
 	do(t, "GET", s.URL+"/v1/page?cursor=%25%25", nil, nil).expectError(t, 400, "VALIDATION_ERROR")
-	if r := do(t, "GET", s.URL+"/v1/page?cursor="+*web.EncodeCursor("k1"), nil, nil); r.status != 200 ||
-		!strings.Contains(string(r.body), `"items":[]`) || !strings.Contains(string(r.body), *web.EncodeCursor("k1!")) {
+	// A well-formed base64 cursor this API did not issue is a 400 on the cursor field.
+	if b := do(t, "GET", s.URL+"/v1/page?cursor=azE", nil, nil).expectError(t, 400, "VALIDATION_ERROR"); !strings.Contains(fmt.Sprint(b.Details), "cursor") {
+		t.Errorf("details %v, want the cursor field", b.Details)
+	}
+	at := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
+	id := "0190f5c2-7a8b-7c3d-8e9f-0a1b2c3d4e5f"
+	cur := page.Encode(page.Key{Time: at, ID: id})
+	if r := do(t, "GET", s.URL+"/v1/page?cursor="+cur, nil, nil); r.status != 200 ||
+		!strings.Contains(string(r.body), `"items":["x"]`) ||
+		!strings.Contains(string(r.body), page.Encode(page.Key{Time: at.Add(time.Second), ID: id})) {
 		t.Errorf("page = %d %s", r.status, r.body)
 	}
 }
