@@ -2,6 +2,7 @@ package email
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -17,7 +18,7 @@ type SendArgs struct {
 // Kind implements river.JobArgs.
 func (SendArgs) Kind() string { return "email.send" }
 
-// InsertOpts: 3 attempts on the email queue (SPEC §6).
+// InsertOpts: 3 attempts on the email queue.
 func (SendArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queue.QueueEmail, MaxAttempts: 3}
 }
@@ -27,7 +28,7 @@ type sendWorker struct {
 	svc *Service
 }
 
-// NextRetry is a fixed 10 s (SPEC §6).
+// NextRetry is a fixed 10 s.
 func (w *sendWorker) NextRetry(*river.Job[SendArgs]) time.Time {
 	return queue.FixedBackoff(10 * time.Second)
 }
@@ -35,6 +36,12 @@ func (w *sendWorker) NextRetry(*river.Job[SendArgs]) time.Time {
 // Timeout bounds one delivery attempt.
 func (w *sendWorker) Timeout(*river.Job[SendArgs]) time.Duration { return 30 * time.Second }
 
+// Work delivers the e-mail; a permanent failure (ErrPermanent) cancels the job, anything else
+// is retried.
 func (w *sendWorker) Work(ctx context.Context, job *river.Job[SendArgs]) error {
-	return w.svc.deliver(ctx, job.Args.EmailID, job.Attempt >= job.MaxAttempts)
+	err := w.svc.deliver(ctx, job.Args.EmailID, job.Attempt >= job.MaxAttempts)
+	if errors.Is(err, ErrPermanent) {
+		return river.JobCancel(err)
+	}
+	return err
 }

@@ -3,7 +3,6 @@ package email
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"embed"
 	"encoding/json"
 	"errors"
@@ -14,10 +13,9 @@ import (
 	"strings"
 	texttemplate "text/template"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 
+	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/secretbox"
 )
@@ -47,6 +45,7 @@ type Rendered struct {
 // Service renders, enqueues and sends e-mail.
 type Service struct {
 	db     sqlx.ExtContext
+	store  store
 	queue  queue.Inserter
 	sender Sender
 	log    *slog.Logger
@@ -80,9 +79,10 @@ func parseTemplates() (map[string]templates, error) {
 // ErrUnknownTemplate is returned for a template name that does not exist.
 var ErrUnknownTemplate = errors.New("email: unknown template")
 
-const insertEmail = `
-INSERT INTO emails (id, workspace_id, "to", subject, template, data, secret, secret_key_version)
-VALUES ($1, NULLIF($2, '')::uuid, $3, $4, $5, $6, $7, $8)`
+// ErrPermanent marks a delivery that no retry can fix (the e-mail is gone, its secret cannot
+// be opened, its template cannot be rendered); errors.Is matches it, and the job layer
+// cancels the job instead of retrying.
+var ErrPermanent = errors.New("email: permanent failure")
 
 // Enqueue validates and renders m (so a broken template fails the caller's transaction, not a
 // job three retries later), stores it as QUEUED and inserts its email.send job in tx.
@@ -103,8 +103,11 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, m Message) (string, 
 	if err != nil {
 		return "", err
 	}
-	id := uuid.Must(uuid.NewV7()).String()
-	if _, err := tx.ExecContext(ctx, insertEmail, id, m.WorkspaceID, addr.Address, r.Subject, m.Template, data, sealed, version); err != nil {
+	id := pg.NewID()
+	if err := s.store.insert(ctx, tx, newEmail{
+		id: id, workspaceID: m.WorkspaceID, to: addr.Address, subject: r.Subject, template: m.Template,
+		data: data, secret: sealed, secretVersion: version,
+	}); err != nil {
 		return "", fmt.Errorf("email: store: %w", err)
 	}
 	if _, err := s.queue.InsertTx(ctx, tx.Tx, SendArgs{EmailID: id}, nil); err != nil {
@@ -135,33 +138,16 @@ func (s *Service) Render(name, to string, data map[string]any) (Rendered, error)
 	return Rendered{To: to, Subject: subject, HTML: body.String()}, nil
 }
 
-type emailRow struct {
-	ID            string `db:"id"`
-	To            string `db:"to"`
-	Template      string `db:"template"`
-	Data          []byte `db:"data"`
-	Status        string `db:"status"`
-	Secret        []byte `db:"secret"`
-	SecretVersion *int   `db:"secret_key_version"`
-}
-
-const (
-	selectEmail = `SELECT id, "to", template, data, status, secret, secret_key_version FROM emails WHERE id = $1`
-	// Sent or failed for good: the sealed secret (a token link) is of no further use.
-	markSent   = `UPDATE emails SET status = 'SENT', provider_id = $2, sent_at = now(), error = NULL, secret = NULL, secret_key_version = NULL WHERE id = $1 AND status <> 'SENT'`
-	markFailed = `UPDATE emails SET status = 'FAILED', error = $2, secret = NULL, secret_key_version = NULL WHERE id = $1 AND status = 'QUEUED'`
-	noteError  = `UPDATE emails SET error = $2 WHERE id = $1`
-)
-
 // deliver sends one stored e-mail; it is idempotent (a SENT row is not sent again, and the
-// e-mail id is Resend's idempotency key).
+// e-mail id is Resend's idempotency key). It returns an error wrapping ErrPermanent when
+// retrying cannot help; on the last attempt a send failure marks the e-mail FAILED.
 func (s *Service) deliver(ctx context.Context, id string, lastAttempt bool) error {
-	var row emailRow
-	if err := sqlx.GetContext(ctx, s.db, &row, selectEmail, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return river.JobCancel(fmt.Errorf("email %s no longer exists", id))
-		}
+	row, found, err := s.store.get(ctx, s.db, id)
+	if err != nil {
 		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: email %s no longer exists", ErrPermanent, id)
 	}
 	if row.Status == "SENT" {
 		return nil
@@ -170,23 +156,22 @@ func (s *Service) deliver(ctx context.Context, id string, lastAttempt bool) erro
 	_ = json.Unmarshal(row.Data, &data)
 	secret, err := s.openSecret(row.Secret, row.SecretVersion)
 	if err != nil {
-		_, _ = s.db.ExecContext(ctx, markFailed, id, err.Error())
-		return river.JobCancel(err)
+		_ = s.store.markFailed(ctx, s.db, id, err.Error())
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	r, err := s.Render(row.Template, row.To, withSecret(data, secret))
 	if err != nil {
-		_, _ = s.db.ExecContext(ctx, markFailed, id, err.Error())
-		return river.JobCancel(err)
+		_ = s.store.markFailed(ctx, s.db, id, err.Error())
+		return fmt.Errorf("%w: %w", ErrPermanent, err)
 	}
 	providerID, err := s.sender.Send(ctx, r, id)
 	if err != nil {
 		if lastAttempt {
-			_, _ = s.db.ExecContext(context.WithoutCancel(ctx), markFailed, id, err.Error())
+			_ = s.store.markFailed(context.WithoutCancel(ctx), s.db, id, err.Error())
 		} else {
-			_, _ = s.db.ExecContext(ctx, noteError, id, err.Error())
+			_ = s.store.noteError(ctx, s.db, id, err.Error())
 		}
 		return err
 	}
-	_, err = s.db.ExecContext(context.WithoutCancel(ctx), markSent, id, providerID)
-	return err
+	return s.store.markSent(context.WithoutCancel(ctx), s.db, id, providerID)
 }
