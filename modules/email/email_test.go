@@ -98,6 +98,9 @@ func status(t *testing.T, env *apitest.Env, id string) (st string, provider *str
 	return st, provider
 }
 
+// The tests that start a worker do not run in parallel: a River worker takes every available
+// email.send job in the test database, so another test's e-mail would go through this test's
+// fake (parallel tests run only once every sequential test, and its worker, has finished).
 func TestSendThroughResend(t *testing.T) {
 	fake := &fakeResend{}
 	env, mod := setup(t, fake)
@@ -139,6 +142,7 @@ func TestSendThroughResend(t *testing.T) {
 }
 
 func TestRolledBackEnqueueSendsNothing(t *testing.T) {
+	t.Parallel()
 	env, mod := setup(t, &fakeResend{})
 	var id string
 	err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
@@ -164,6 +168,7 @@ func TestRolledBackEnqueueSendsNothing(t *testing.T) {
 }
 
 func TestEnqueueRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	env, mod := setup(t, &fakeResend{})
 	for name, m := range map[string]Message{
 		"bad address":      {To: "not an address", Template: TemplateHandoff},
@@ -182,6 +187,7 @@ func TestEnqueueRejectsBadInput(t *testing.T) {
 }
 
 func TestFailedAttemptsEndFailed(t *testing.T) {
+	t.Parallel()
 	fake := &fakeResend{fail: 10}
 	env, mod := setup(t, fake)
 	id := enqueue(t, env, mod, Message{To: "a@example.com", Template: TemplatePaymentFailed, Data: map[string]any{"WorkspaceName": "W"}})
@@ -210,6 +216,7 @@ func TestFailedAttemptsEndFailed(t *testing.T) {
 }
 
 func TestEveryTemplateRenders(t *testing.T) {
+	t.Parallel()
 	_, mod := setup(t, &fakeResend{})
 	for name := range subjects {
 		r, err := mod.svc.Render(name, "a@example.com", map[string]any{"WorkspaceName": "W", "AgentName": "Bot"})
@@ -223,6 +230,7 @@ func TestEveryTemplateRenders(t *testing.T) {
 }
 
 func TestLogSenderKeepsSecretsOut(t *testing.T) {
+	t.Parallel()
 	r := Rendered{To: "a@example.com", Subject: "s", HTML: `<a href="https://x/accept?token=SECRET123">`}
 	var buf strings.Builder
 	sender := LogSender{Log: observe.NewLogger(&buf, observe.LogOptions{Format: "json"})}
@@ -231,5 +239,39 @@ func TestLogSenderKeepsSecretsOut(t *testing.T) {
 	}
 	if got := buf.String(); !strings.Contains(got, "a@example.com") || strings.Contains(got, "SECRET123") {
 		t.Errorf("logged mail contains the token: %s", got)
+	}
+}
+
+// The service reports a delivery that cannot succeed as ErrPermanent, and the job layer turns
+// it into River's cancel: a missing e-mail or an unknown template is not retried, while a
+// provider failure is.
+func TestWorkCancelsPermanentFailures(t *testing.T) {
+	t.Parallel()
+	env, mod := setup(t, &fakeResend{fail: 1})
+	w := &sendWorker{svc: mod.svc}
+	run := func(id string) error {
+		return w.Work(context.Background(), &river.Job[SendArgs]{JobRow: &rivertype.JobRow{Attempt: 1, MaxAttempts: 3}, Args: SendArgs{EmailID: id}})
+	}
+	var cancel *rivertype.JobCancelError
+
+	err := run("0192f0a4-7b1e-7c3d-8e9f-0a1b2c3d4e5f")
+	if !errors.As(err, &cancel) || !errors.Is(err, ErrPermanent) {
+		t.Errorf("missing e-mail: err = %v, want a cancelled job", err)
+	}
+
+	broken := enqueue(t, env, mod, Message{To: "a@example.com", Template: TemplateInvoiceReady, Data: map[string]any{"WorkspaceName": "W"}})
+	if _, err := env.DB.Exec(`UPDATE emails SET template = 'gone' WHERE id = $1`, broken); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(broken); !errors.As(err, &cancel) {
+		t.Errorf("unknown template: err = %v, want a cancelled job", err)
+	}
+	if st, _ := status(t, env, broken); st != "FAILED" {
+		t.Errorf("unknown template: status %s, want FAILED", st)
+	}
+
+	retried := enqueue(t, env, mod, Message{To: "a@example.com", Template: TemplateInvoiceReady, Data: map[string]any{"WorkspaceName": "W"}})
+	if err := run(retried); err == nil || errors.As(err, &cancel) || errors.Is(err, ErrPermanent) {
+		t.Errorf("provider failure: err = %v, want a retry", err)
 	}
 }

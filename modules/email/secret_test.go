@@ -37,6 +37,7 @@ func setupWithBox(t *testing.T, fake *fakeResend) (*apitest.Env, *Module) {
 
 // A link with a token is sealed in the emails row, absent from data and job args, sent in
 // the e-mail, and wiped from the row once sent.
+// Not parallel: it starts a worker (see TestSendThroughResend).
 func TestSecretFieldsAreSealedAndWipedAfterSend(t *testing.T) {
 	fake := &fakeResend{}
 	env, mod := setupWithBox(t, fake)
@@ -93,6 +94,7 @@ FROM emails e WHERE e.id = $1`, id); err != nil {
 }
 
 func TestSecretNeedsABox(t *testing.T) {
+	t.Parallel()
 	env, mod := setup(t, &fakeResend{})
 	err := env.DB.InTx(context.Background(), func(tx *sqlx.Tx) error {
 		_, err := mod.Mailer().Enqueue(context.Background(), tx, Message{

@@ -11,6 +11,7 @@ import (
 // Subjects are plain text: what the user typed goes out unescaped (the body stays escaped),
 // and a line break in the data cannot start a second header line.
 func TestSubjectIsPlainText(t *testing.T) {
+	t.Parallel()
 	fake := &fakeResend{}
 	env, mod := setup(t, fake)
 	ws := env.NewWorkspace("STARTER", 0)
