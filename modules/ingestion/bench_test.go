@@ -81,7 +81,7 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		b.Fatal(err)
 	}
 	newDoc := func(text string) docRow {
-		d, err := insertDoc(ctx, db, docRow{
+		d, err := store{}.insertDoc(ctx, db, docRow{
 			ID: uuid.NewString(), WorkspaceID: wsID, AgentID: agentID, Type: TypeText, Title: "Bench",
 			RawContent: sql.NullString{String: text, Valid: true},
 		})
@@ -113,10 +113,7 @@ func BenchmarkIngestThroughput(b *testing.B) {
 		rawCopy := func() {
 			start := time.Now()
 			err := db.InTx(ctx, func(tx *sqlx.Tx) error {
-				if _, err := tx.Exec(sqlDeleteChunks, rawDoc.ID); err != nil {
-					return err
-				}
-				return copyChunks(ctx, tx, rawDoc, chunks, rawVecs, svc.newID)
+				return store{}.replaceChunks(ctx, tx, rawDoc, chunks, rawVecs, svc.newID)
 			})
 			if err != nil {
 				b.Fatal(err)

@@ -87,7 +87,7 @@ func (x *extractor) extractBlocks(ctx context.Context, d docRow) ([]block, strin
 
 // pageBlocks extracts a fetched page in the sandbox by its content type: HTML, plain text
 // or Markdown, or PDF. Every block gets the page's URL.
-func (x *extractor) pageBlocks(ctx context.Context, p *page) ([]block, string, error) {
+func (x *extractor) pageBlocks(ctx context.Context, p *fetchedPage) ([]block, string, error) {
 	var kind string
 	switch p.ContentType {
 	case "text/html", "application/xhtml+xml":

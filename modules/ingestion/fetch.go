@@ -136,8 +136,8 @@ func isPublicAddr(a netip.Addr) bool {
 	return true
 }
 
-// page is a fetched document.
-type page struct {
+// fetchedPage is a fetched document.
+type fetchedPage struct {
 	URL         string // after redirects
 	ContentType string // media type without parameters
 	Body        []byte
@@ -147,7 +147,7 @@ type page struct {
 // body of at most fetchMaxBytes. Failures are ingestErrors with a message naming the URL:
 // permanent for refused addresses, 4xx answers (but 408 and 429), oversized bodies and
 // malformed URLs; transient for timeouts, connection failures, 408, 429 and 5xx.
-func (f *fetcher) get(ctx context.Context, rawURL, accept string) (*page, error) {
+func (f *fetcher) get(ctx context.Context, rawURL, accept string) (*fetchedPage, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, permanentf("%q is not an http(s) URL", rawURL)
@@ -204,5 +204,5 @@ func (f *fetcher) get(ctx context.Context, rawURL, accept string) (*page, error)
 	if mt == "" {
 		mt, _, _ = mime.ParseMediaType(http.DetectContentType(body))
 	}
-	return &page{URL: res.Request.URL.String(), ContentType: strings.ToLower(mt), Body: body}, nil
+	return &fetchedPage{URL: res.Request.URL.String(), ContentType: strings.ToLower(mt), Body: body}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/storage"
 	"github.com/axonhq/axon/platform/web"
 )
@@ -191,19 +192,15 @@ func (h *handlers) list(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.ParsePage(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
-	rows, next, err := h.svc.ListDocs(c.Request().Context(), p.WorkspaceID, agentID, page.Cursor, page.Limit)
+	rows, err := h.svc.ListDocs(c.Request().Context(), p.WorkspaceID, agentID, req)
 	if err != nil {
 		return err
 	}
-	items := make([]docDTO, len(rows))
-	for i, r := range rows {
-		items[i] = toDocDTO(r)
-	}
-	return c.JSON(http.StatusOK, web.NewList(items, web.EncodeCursor(next)))
+	return c.JSON(http.StatusOK, page.Cut(req, rows, docRow.key, toDocDTO))
 }
 
 // docIDs reads the agent and document ids of the path (non-UUIDs are 404).

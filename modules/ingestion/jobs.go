@@ -2,6 +2,7 @@ package ingestion
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,13 +11,12 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
-	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
 	"github.com/axonhq/axon/platform/storage"
 )
 
-// Job settings (SPEC §6).
+// Job settings.
 const (
 	ingestAttempts = 3
 	ingestTimeout  = 10 * time.Minute
@@ -62,7 +62,7 @@ type ingestWorker struct {
 	svc *Service
 }
 
-// NextRetry backs off exponentially from 2 s (SPEC §6).
+// NextRetry backs off exponentially from RetryBase (2 s), at most 10 minutes.
 func (w *ingestWorker) NextRetry(job *river.Job[IngestDocArgs]) time.Time {
 	return queue.ExponentialBackoff(job.Attempt, w.svc.retryBase, 10*time.Minute)
 }
@@ -79,14 +79,14 @@ func (w *ingestWorker) Work(ctx context.Context, job *river.Job[IngestDocArgs]) 
 // permanent failure (the job is cancelled) or after the last attempt; after an earlier
 // failed attempt it is PENDING with an errorMsg that notes the retry.
 func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttempts int) (err error) {
-	var d docRow
-	if err := sqlx.GetContext(ctx, s.db, &d, sqlJobGetDoc, docID); err != nil {
-		if pg.IsNoRows(err) {
-			return nil // deleted since the job was queued
-		}
+	d, err := s.st.jobDoc(ctx, s.db, docID)
+	if errors.Is(err, errDocNotFound) {
+		return nil // deleted since the job was queued
+	}
+	if err != nil {
 		return err
 	}
-	if _, err := s.db.ExecContext(ctx, sqlJobSetStatus, docID, StatusProcessing, d.ErrorMsg); err != nil {
+	if err := s.st.setStatus(ctx, s.db, docID, StatusProcessing, d.ErrorMsg); err != nil {
 		return err
 	}
 	stop := s.heartbeat(ctx, docID)
@@ -116,7 +116,7 @@ func (s *Service) heartbeat(ctx context.Context, docID string) (stop func()) {
 			case <-hctx.Done():
 				return
 			case <-t.C:
-				if _, err := s.db.ExecContext(hctx, sqlHeartbeat, docID); err != nil && hctx.Err() == nil {
+				if err := s.st.heartbeat(hctx, s.db, docID); err != nil && hctx.Err() == nil {
 					s.log.Warn("ingestion heartbeat failed", "doc", docID, "err", err)
 				}
 			}
@@ -142,7 +142,7 @@ func (s *Service) failed(ctx context.Context, d docRow, cause error, attempt, ma
 		return cause
 	}
 	note := fmt.Sprintf("%s; retrying (attempt %d of %d failed)", msg, attempt, maxAttempts)
-	if _, err := s.db.ExecContext(bg, sqlJobSetStatus, d.ID, StatusPending, note); err != nil {
+	if err := s.st.setStatus(bg, s.db, d.ID, StatusPending, sql.NullString{String: note, Valid: true}); err != nil {
 		log.Error("recording ingestion retry failed", "err", err)
 	}
 	log.Warn("ingestion attempt failed; retrying", "err", cause)
@@ -154,14 +154,14 @@ func (s *Service) failed(ctx context.Context, d docRow, cause error, attempt, ma
 // searched, since retrieval only reads READY documents.
 func (s *Service) finishError(ctx context.Context, d docRow, msg string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var cur docRow
-		if err := sqlx.GetContext(ctx, tx, &cur, sqlJobLockDoc, d.ID); err != nil {
-			if pg.IsNoRows(err) {
-				return nil
-			}
+		cur, err := s.st.lockDoc(ctx, tx, d.ID)
+		if errors.Is(err, errDocNotFound) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, sqlJobError, d.ID, msg); err != nil {
+		if err := s.st.markError(ctx, tx, d.ID, msg); err != nil {
 			return err
 		}
 		return s.publishReady(ctx, tx, cur, StatusError, cur.ChunkCount)
@@ -188,8 +188,8 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 	blocks := ex.blocks
 	sha := contentHash(s.embedder.Model(), d.Type, blocks)
 	if d.ContentSHA256.Valid && d.ContentSHA256.String == sha {
-		var n int
-		if err := s.db.GetContext(ctx, &n, sqlCountChunks, d.ID); err != nil {
+		n, err := s.st.countChunks(ctx, s.db, d.ID)
+		if err != nil {
 			return err
 		}
 		if n > 0 {
@@ -239,22 +239,19 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vecs [][]float32, sha string, n int, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var cur docRow
-		if err := sqlx.GetContext(ctx, tx, &cur, sqlJobLockDoc, d.ID); err != nil {
-			if pg.IsNoRows(err) {
-				return nil
-			}
+		cur, err := s.st.lockDoc(ctx, tx, d.ID)
+		if errors.Is(err, errDocNotFound) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		if chunks != nil {
-			if _, err := tx.ExecContext(ctx, sqlDeleteChunks, d.ID); err != nil {
-				return err
-			}
-			if err := copyChunks(ctx, tx, cur, chunks, vecs, s.newID); err != nil {
+			if err := s.st.replaceChunks(ctx, tx, cur, chunks, vecs, s.newID); err != nil {
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, sqlJobReady, d.ID, n, sha, note); err != nil {
+		if err := s.st.markReady(ctx, tx, d.ID, n, sha, note); err != nil {
 			return err
 		}
 		return s.publishReady(ctx, tx, cur, StatusReady, n)
@@ -296,17 +293,16 @@ func (w *sweepWorker) Work(ctx context.Context, _ *river.Job[SweepArgs]) error {
 // replacement is one transaction, so nothing is duplicated). A document recovered
 // maxRecoveries times in the last hour ends ERROR. It returns how many it requeued.
 func (s *Service) recoverLost(ctx context.Context, after time.Duration) (int, error) {
-	var ids []string
-	if err := s.db.SelectContext(ctx, &ids, sqlLostDocs, fmt.Sprintf("%d milliseconds", after.Milliseconds())); err != nil {
+	ids, err := s.st.lostDocs(ctx, s.db, after)
+	if err != nil {
 		return 0, err
 	}
 	requeued := 0
 	for _, id := range ids {
 		var giveUp, done bool
 		err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-			var recoveries int
-			err := tx.GetContext(ctx, &recoveries, sqlLockLostDoc, id, fmt.Sprintf("%d milliseconds", after.Milliseconds()))
-			if pg.IsNoRows(err) {
+			recoveries, err := s.st.lockLostDoc(ctx, tx, id, after)
+			if errors.Is(err, errDocNotFound) {
 				return nil // finished, deleted or taken by another sweeper meanwhile
 			}
 			if err != nil {
@@ -316,8 +312,8 @@ func (s *Service) recoverLost(ctx context.Context, after time.Duration) (int, er
 				giveUp = true
 				return nil
 			}
-			if _, err := tx.ExecContext(ctx, sqlJobSetStatus, id, StatusPending,
-				"The worker processing this document stopped; retrying"); err != nil {
+			if err := s.st.setStatus(ctx, tx, id, StatusPending,
+				sql.NullString{String: "The worker processing this document stopped; retrying", Valid: true}); err != nil {
 				return err
 			}
 			_, err = s.queue.InsertTx(ctx, tx.Tx, IngestDocArgs{DocID: id, Recovery: true}, nil)
@@ -346,8 +342,8 @@ func (s *Service) recoverLost(ctx context.Context, after time.Duration) (int, er
 // no live ingestion job (for example when the worker was killed during the last
 // attempt and River's rescuer discarded the job). It returns how many it marked.
 func (s *Service) sweepStuck(ctx context.Context, after time.Duration) (int, error) {
-	var ids []string
-	if err := s.db.SelectContext(ctx, &ids, sqlStuckDocs, fmt.Sprintf("%d seconds", int(after.Seconds()))); err != nil {
+	ids, err := s.st.stuckDocs(ctx, s.db, after)
+	if err != nil {
 		return 0, err
 	}
 	for _, id := range ids {
@@ -388,7 +384,7 @@ func (w *deleteFilesWorker) Timeout(*river.Job[DeleteFilesArgs]) time.Duration {
 func (w *deleteFilesWorker) Work(ctx context.Context, job *river.Job[DeleteFilesArgs]) error {
 	var errs []error
 	for _, key := range job.Args.Keys {
-		if err := w.svc.store.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		if err := w.svc.files.Delete(ctx, key); err != nil && !errors.Is(err, storage.ErrNotFound) {
 			errs = append(errs, fmt.Errorf("delete %s: %w", key, err))
 		}
 	}
@@ -397,19 +393,13 @@ func (w *deleteFilesWorker) Work(ctx context.Context, job *river.Job[DeleteFiles
 
 // removeAgentKnowledge deletes the agent's documents on tx and queues their files' deletion.
 func (s *Service) removeAgentKnowledge(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
-	var keys []string
-	if err := tx.SelectContext(ctx, &keys, sqlDeleteAgentDocs, workspaceID, agentID); err != nil {
+	files, err := s.st.deleteAgentDocs(ctx, tx, workspaceID, agentID)
+	if err != nil {
 		return err
-	}
-	files := keys[:0]
-	for _, k := range keys {
-		if k != "" {
-			files = append(files, k)
-		}
 	}
 	if len(files) == 0 {
 		return nil
 	}
-	_, err := s.queue.InsertTx(ctx, tx.Tx, DeleteFilesArgs{Keys: files}, nil)
+	_, err = s.queue.InsertTx(ctx, tx.Tx, DeleteFilesArgs{Keys: files}, nil)
 	return err
 }

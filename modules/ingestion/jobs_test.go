@@ -366,8 +366,8 @@ func TestIterativeScanKeepsK(t *testing.T) {
 			chunks[i] = chunk{Text: fmt.Sprintf("chunk %d", i)}
 			vecs[i] = near(sign)
 		}
-		var d docRow
-		if err := sqlx.Get(h.DB, &d, sqlJobGetDoc, id); err != nil {
+		d, err := store{}.jobDoc(ctx, h.DB, id)
+		if err != nil {
 			t.Fatal(err)
 		}
 		if err := h.mod.svc.finishReady(ctx, d, chunks, vecs, "x", n, ""); err != nil {
@@ -392,13 +392,13 @@ func TestIterativeScanKeepsK(t *testing.T) {
 			return err
 		}
 		var plan []string
-		if err := tx.Select(&plan, `EXPLAIN (COSTS OFF) `+sqlSearch, ws.ID, mine, vectorText(query), 3); err != nil {
+		if err := tx.Select(&plan, `EXPLAIN (COSTS OFF) `+qSearch, ws.ID, mine, vectorText(query), 3); err != nil {
 			return err
 		}
 		if !strings.Contains(strings.Join(plan, "\n"), "knowledge_chunks_embedding_idx") {
 			t.Fatalf("plan does not use the HNSW index:\n%s", strings.Join(plan, "\n"))
 		}
-		return tx.Select(&plain, sqlSearch, ws.ID, mine, vectorText(query), 3)
+		return tx.Select(&plain, qSearch, ws.ID, mine, vectorText(query), 3)
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -406,7 +406,7 @@ func TestIterativeScanKeepsK(t *testing.T) {
 	err = h.DB.InTx(ctx, func(tx *sqlx.Tx) error {
 		forceHNSW(tx)
 		var err error
-		iterative, err = searchTx(ctx, tx, ws.ID, mine, query, 3)
+		iterative, err = store{}.search(ctx, tx, ws.ID, mine, query, 3, efSearch)
 		return err
 	})
 	if err != nil {

@@ -21,7 +21,6 @@ import (
 	"os/exec"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
@@ -123,7 +122,7 @@ func New(d Deps) (*Module, error) {
 	}
 	svc := &Service{
 		db: d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
-		store: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
+		files: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
 		minSimilarity: d.MinSimilarity, retryBase: d.RetryBase, heartbeatEvery: heartbeatEvery,
 		x: &extractor{
 			fetch:       newFetcher(d.AllowPrivate, d.AllowAddrs),
@@ -132,7 +131,7 @@ func New(d Deps) (*Module, error) {
 			log:         d.Log,
 			sandbox:     sb,
 		},
-		newID: func() string { return uuid.Must(uuid.NewV7()).String() },
+		newID: pg.NewID,
 		now:   time.Now,
 	}
 	return &Module{svc: svc, authd: d.Authenticated, local: d.Local}, nil

@@ -16,12 +16,12 @@ import (
 
 // Retrieval settings.
 const (
-	// efSearch is the HNSW candidate list per query. It must be at least k; 100 gave
-	// recall@10 of 0.97 here (../shared/FINDINGS.md) at about twice the latency of 40.
+	// efSearch is the HNSW candidate list per query (at least k). With the agent filter and
+	// the iterative scan, 100 gave recall@10 of 0.97 (measurements in docs/decisions.md).
 	efSearch = 100
 	// maxK bounds k.
 	maxK = 50
-	// queryCacheTTL keeps query embeddings (SPEC §7: 1 h).
+	// queryCacheTTL is how long a query's embedding is cached.
 	queryCacheTTL = time.Hour
 )
 
@@ -36,7 +36,8 @@ type Hit struct {
 	Metadata map[string]any
 }
 
-// Retriever finds an agent's knowledge for a question (SPEC §7 step 5).
+// Retriever finds an agent's knowledge for a question (the retrieval step of the chat
+// pipeline).
 type Retriever interface {
 	// Search embeds query (cached for an hour per model and query) and returns at most k
 	// chunks of the agent's READY and active documents whose cosine similarity is at
@@ -46,32 +47,6 @@ type Retriever interface {
 }
 
 var _ Retriever = (*Service)(nil)
-
-// sqlSearch is the agent-filtered nearest-neighbour query. The inner query can use the
-// HNSW index; with hnsw.iterative_scan the index scan goes on past ef_search candidates
-// until k rows pass the filters, and relaxed_order lets it return them slightly out of
-// order, which the outer ORDER BY repairs.
-const sqlSearch = `
-WITH hits AS MATERIALIZED (
-    SELECT c.doc_id, c.chunk_idx, c.content, c.metadata, c.embedding <=> $3::vector AS distance
-    FROM knowledge_chunks c
-    JOIN knowledge_docs d ON d.id = c.doc_id
-    WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active
-    ORDER BY distance
-    LIMIT $4
-)
-SELECT h.doc_id, d.title, h.chunk_idx, h.content, h.metadata, 1 - h.distance AS similarity
-FROM hits h JOIN knowledge_docs d ON d.id = h.doc_id
-ORDER BY h.distance, h.doc_id, h.chunk_idx`
-
-type hitRow struct {
-	DocID      string  `db:"doc_id"`
-	Title      string  `db:"title"`
-	ChunkIdx   int     `db:"chunk_idx"`
-	Content    string  `db:"content"`
-	Metadata   []byte  `db:"metadata"`
-	Similarity float64 `db:"similarity"`
-}
 
 // Search implements Retriever.
 func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string, k int, minSimilarity float64) ([]Hit, error) {
@@ -85,7 +60,7 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 	}
 	var rows []hitRow
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		rows, err = searchTx(ctx, tx, workspaceID, agentID, vec, k)
+		rows, err = s.st.search(ctx, tx, workspaceID, agentID, vec, k, efSearch)
 		return err
 	})
 	if err != nil {
@@ -103,18 +78,6 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 		out = append(out, h)
 	}
 	return out, nil
-}
-
-// searchTx runs the nearest-neighbour query on tx with ef_search and the iterative scan
-// set for the transaction only (SET LOCAL), so pooled connections keep their defaults.
-func searchTx(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string, vec []float32, k int) ([]hitRow, error) {
-	if _, err := tx.ExecContext(ctx, fmt.Sprintf(
-		`SET LOCAL hnsw.ef_search = %d; SET LOCAL hnsw.iterative_scan = relaxed_order`, max(efSearch, k))); err != nil {
-		return nil, err
-	}
-	var rows []hitRow
-	err := sqlx.SelectContext(ctx, tx, &rows, sqlSearch, workspaceID, agentID, vectorText(vec), k)
-	return rows, err
 }
 
 // queryEmbedding embeds a query, through the cache (key: model and sha256 of the query).

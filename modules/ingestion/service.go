@@ -17,6 +17,7 @@ import (
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/cache"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -30,7 +31,8 @@ type Service struct {
 	pub           realtime.Publisher
 	cache         cache.Cache
 	embedder      ai.Embedder
-	store         storage.Store
+	st            store         // SQL
+	files         storage.Store // uploaded files
 	local         *storage.Local
 	agents        AgentChecker
 	log           *slog.Logger
@@ -91,10 +93,7 @@ func (s *Service) CreateDoc(ctx context.Context, workspaceID, agentID string, in
 	var out docRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		if out, err = insertDoc(ctx, tx, row); err != nil {
-			if pg.IsUniqueViolation(err) {
-				return errUploadInUse
-			}
+		if out, err = s.st.insertDoc(ctx, tx, row); err != nil {
 			return err
 		}
 		_, err = s.queue.InsertTx(ctx, tx.Tx, IngestDocArgs{DocID: out.ID}, nil)
@@ -106,7 +105,7 @@ func (s *Service) CreateDoc(ctx context.Context, workspaceID, agentID string, in
 // uploadRejected is a file whose content breaks the upload rules; it is removed from
 // storage so that nothing of the refused upload stays behind.
 func (s *Service) uploadRejected(ctx context.Context, key string, err *apperr.Error) error {
-	if derr := s.store.Delete(context.WithoutCancel(ctx), key); derr != nil {
+	if derr := s.files.Delete(context.WithoutCancel(ctx), key); derr != nil {
 		s.log.Warn("deleting a rejected upload failed", "key", key, "err", derr)
 	}
 	return err
@@ -119,7 +118,7 @@ func (s *Service) checkUpload(ctx context.Context, workspaceID, key string) (str
 	if !storage.KeyBelongsTo(key, workspaceID) {
 		return "", notHere
 	}
-	rc, obj, err := s.store.Open(ctx, key)
+	rc, obj, err := s.files.Open(ctx, key)
 	switch {
 	case errors.Is(err, storage.ErrNotFound), errors.Is(err, storage.ErrInvalid):
 		return "", notHere
@@ -164,31 +163,13 @@ func (s *Service) checkUpload(ctx context.Context, workspaceID, key string) (str
 	return TypeFile, nil
 }
 
-// ListDocs returns a page of the agent's documents, newest first, and the cursor of the
-// next page ("" at the end). cursor is the decoded cursor of a previous page.
-func (s *Service) ListDocs(ctx context.Context, workspaceID, agentID, cursor string, limit int) ([]docRow, string, error) {
+// ListDocs returns the agent's documents after req.After, newest first: up to
+// req.Fetch() rows, for page.Cut.
+func (s *Service) ListDocs(ctx context.Context, workspaceID, agentID string, req page.Request) ([]docRow, error) {
 	if err := s.agents.Exists(ctx, workspaceID, agentID); err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	var after *listCursor
-	if cursor != "" {
-		c, ok := parseListCursor(cursor)
-		if !ok {
-			return nil, "", apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
-		}
-		after = &c
-	}
-	rows, err := listDocs(ctx, s.db, workspaceID, agentID, after, limit+1)
-	if err != nil {
-		return nil, "", err
-	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[len(rows)-1]
-		next = listCursor{CreatedAt: last.CreatedAt, ID: last.ID}.String()
-	}
-	return rows, next, nil
+	return s.st.listDocs(ctx, s.db, workspaceID, agentID, req)
 }
 
 // GetDoc returns one document of the agent, or NOT_FOUND.
@@ -196,11 +177,7 @@ func (s *Service) GetDoc(ctx context.Context, workspaceID, agentID, docID string
 	if err := s.agents.Exists(ctx, workspaceID, agentID); err != nil {
 		return docRow{}, err
 	}
-	d, err := getDoc(ctx, s.db, workspaceID, agentID, docID)
-	if pg.IsNoRows(err) {
-		return docRow{}, errDocNotFound
-	}
-	return d, err
+	return s.st.getDoc(ctx, s.db, workspaceID, agentID, docID)
 }
 
 // UpdateDoc changes the title and/or whether the document is searched. NOT_FOUND for an
@@ -209,12 +186,7 @@ func (s *Service) UpdateDoc(ctx context.Context, workspaceID, agentID, docID str
 	if err := s.agents.Exists(ctx, workspaceID, agentID); err != nil {
 		return docRow{}, err
 	}
-	var d docRow
-	err := sqlx.GetContext(ctx, s.db, &d, sqlUpdateDoc, workspaceID, agentID, docID, title, active)
-	if pg.IsNoRows(err) {
-		return docRow{}, errDocNotFound
-	}
-	return d, err
+	return s.st.updateDoc(ctx, s.db, workspaceID, agentID, docID, title, active)
 }
 
 // DeleteDoc removes the document and its chunks (by cascade), then deletes its uploaded
@@ -223,16 +195,12 @@ func (s *Service) DeleteDoc(ctx context.Context, workspaceID, agentID, docID str
 	if err := s.agents.Exists(ctx, workspaceID, agentID); err != nil {
 		return err
 	}
-	var key string
-	err := s.db.QueryRowxContext(ctx, sqlDeleteDoc, workspaceID, agentID, docID).Scan(&key)
-	if pg.IsNoRows(err) {
-		return errDocNotFound
-	}
+	key, err := s.st.deleteDoc(ctx, s.db, workspaceID, agentID, docID)
 	if err != nil {
 		return err
 	}
 	if key != "" {
-		if err := s.store.Delete(context.WithoutCancel(ctx), key); err != nil {
+		if err := s.files.Delete(context.WithoutCancel(ctx), key); err != nil {
 			s.log.Warn("deleting a document's file failed", "doc", docID, "key", key, "err", err)
 		}
 	}
@@ -248,13 +216,11 @@ func (s *Service) Reindex(ctx context.Context, workspaceID, agentID, docID strin
 	}
 	var d docRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := sqlx.GetContext(ctx, tx, &d, sqlMarkPending, workspaceID, agentID, docID); err != nil {
-			if pg.IsNoRows(err) {
-				return errDocNotFound
-			}
+		var err error
+		if d, err = s.st.markPending(ctx, tx, workspaceID, agentID, docID); err != nil {
 			return err
 		}
-		_, err := s.queue.InsertTx(ctx, tx.Tx, IngestDocArgs{DocID: d.ID}, nil)
+		_, err = s.queue.InsertTx(ctx, tx.Tx, IngestDocArgs{DocID: d.ID}, nil)
 		return err
 	})
 	return d, err
@@ -285,7 +251,7 @@ func (s *Service) Presign(ctx context.Context, workspaceID, filename, contentTyp
 		return Presigned{}, storageError(err)
 	}
 	key := storage.NewUploadKey(workspaceID, ext)
-	u, exp, err := s.store.PresignPut(ctx, key, contentType, size, storage.PresignTTL)
+	u, exp, err := s.files.PresignPut(ctx, key, contentType, size, storage.PresignTTL)
 	if err != nil {
 		return Presigned{}, fmt.Errorf("presign %s: %w", key, err)
 	}
