@@ -110,6 +110,15 @@ func (c *Config) Development() bool { return c.Env == EnvDevelopment || c.Env ==
 // Production reports whether this is the production environment.
 func (c *Config) Production() bool { return c.Env == EnvProduction }
 
+// AppURL is the base of the links e-mails and redirects send people to: the first
+// FRONTEND_URL, or API_BASE_URL when none is set.
+func (c *Config) AppURL() string {
+	if len(c.FrontendURL) > 0 {
+		return c.FrontendURL[0]
+	}
+	return c.APIBaseURL
+}
+
 // StripeEnabled reports whether billing routes can reach Stripe.
 func (c *Config) StripeEnabled() bool { return c.StripeSecretKey != "" }
 

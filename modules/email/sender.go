@@ -8,7 +8,23 @@ import (
 	"strings"
 
 	"github.com/resend/resend-go/v2"
+
+	"github.com/axonhq/axon/configs"
 )
+
+// SenderFromConfig returns the Resend sender when RESEND_API_KEY is set, else the
+// LogSender (logged as a default): e-mails are then logged and kept in the emails table.
+func SenderFromConfig(cfg *configs.Config, log *slog.Logger) (Sender, error) {
+	if cfg.ResendAPIKey == "" {
+		log.Info("default: no RESEND_API_KEY, e-mails are logged and kept in the emails table")
+		return LogSender{Log: log}, nil
+	}
+	r, err := NewResend(cfg.ResendAPIKey, cfg.ResendFrom, cfg.ResendBaseURL)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
 
 // Resend sends through the Resend API.
 type Resend struct {
