@@ -45,6 +45,7 @@ type Deps struct {
 // Module is the auth module.
 type Module struct {
 	svc     *Service
+	dir     *Directory
 	issuer  *authn.Issuer
 	limiter cache.Limiter
 	secure  bool
@@ -62,7 +63,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: svc, issuer: d.Issuer, limiter: d.Limiter, secure: d.SecureCookie}, nil
+	return &Module{svc: svc, dir: NewDirectory(d.DB), issuer: d.Issuer, limiter: d.Limiter, secure: d.SecureCookie}, nil
 }
 
 // Name implements kernel.Module.
@@ -73,19 +74,14 @@ func (m *Module) Workers(w *river.Workers) error {
 	return river.AddWorkerSafely(w, &sendPasswordResetWorker{svc: m.svc})
 }
 
-// RequireRoleTx re-reads a user's role in a workspace inside the caller's transaction and
-// returns 403 FORBIDDEN unless it is at least min (billing's owner routes use it, so that a
-// demoted or removed owner's still-valid access token is refused at once).
+// RequireRoleTx is Directory.RequireRoleTx, kept while other modules' tests pass the
+// module itself as billing.Roles; new code passes auth.NewDirectory.
 func (m *Module) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
-	return m.svc.RequireRoleTx(ctx, tx, workspaceID, userID, min)
+	return m.dir.RequireRoleTx(ctx, tx, workspaceID, userID, min)
 }
 
-// NotifyAddresses returns the e-mail addresses of the workspace's owners and admins (the
-// people told about a handoff), oldest membership first; none for an unknown workspace.
+// NotifyAddresses is Directory.NotifyAddresses, kept while other modules' tests pass the
+// module itself as channels.Staff; new code passes auth.NewDirectory.
 func (m *Module) NotifyAddresses(ctx context.Context, workspaceID string) ([]string, error) {
-	out := []string{}
-	if err := m.svc.db.SelectContext(ctx, &out, qNotifyAddresses, workspaceID); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return m.dir.NotifyAddresses(ctx, workspaceID)
 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/authn"
-	"github.com/axonhq/axon/platform/pg"
 )
 
 // Account recovery and e-mail proof. Tokens sent by e-mail are 32 random bytes; only their
@@ -35,9 +34,9 @@ func (s *Service) sendVerification(ctx context.Context, tx *sqlx.Tx, u userRow) 
 // does nothing for an address already verified.
 func (s *Service) ResendVerification(ctx context.Context, p authn.Principal) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var u userRow
-		if err := tx.GetContext(ctx, &u, qUserByID+" FOR UPDATE", p.UserID); err != nil {
-			return pg.MapError(err)
+		u, err := s.st.userByID(ctx, tx, p.UserID, true)
+		if err != nil {
+			return err
 		}
 		if u.EmailVerified {
 			return nil
@@ -53,8 +52,7 @@ func (s *Service) VerifyEmail(ctx context.Context, token string) error {
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qMarkVerified, t.UserID)
-		return err
+		return s.st.markVerified(ctx, tx, t.UserID)
 	})
 }
 
@@ -72,13 +70,9 @@ func (s *Service) ForgotPassword(ctx context.Context, emailAddr string) error {
 // ones retired) and enqueues its e-mail; an unknown address is a silent no-op.
 func (s *Service) sendPasswordReset(ctx context.Context, emailAddr string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var u userRow
-		err := tx.GetContext(ctx, &u, qUserByEmail, emailAddr)
-		if pg.IsNoRows(err) {
-			return nil
-		}
-		if err != nil {
-			return err
+		u, ok, err := s.st.userByEmail(ctx, tx, emailAddr)
+		if err != nil || !ok {
+			return err // an unknown address: nothing to send
 		}
 		token := randomToken()
 		if err := s.st.insertEmailToken(ctx, tx, u.ID, purposeResetPassword, hashToken(token), time.Now().Add(ResetPasswordTTL)); err != nil {
@@ -106,13 +100,12 @@ func (s *Service) ResetPassword(ctx context.Context, token, password string) err
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qSetPassword, t.UserID, string(hash)); err != nil {
+		if err := s.st.setPassword(ctx, tx, t.UserID, string(hash)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qRetireEmailTokens, t.UserID, purposeResetPassword); err != nil {
+		if err := s.st.retireEmailTokens(ctx, tx, t.UserID, purposeResetPassword); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qRevokeUserTokens, t.UserID)
-		return err
+		return s.st.revokeUserTokens(ctx, tx, t.UserID)
 	})
 }

@@ -6,7 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/crypto/bcrypt"
 
@@ -100,22 +99,18 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Session, err
 	}
 	var sess *Session
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var u userRow
-		if err := tx.GetContext(ctx, &u, qInsertUser, newID(), in.Email, string(hash), in.Name, false); err != nil {
-			if pg.IsUniqueViolation(err) {
-				return apperr.E(apperr.Conflict, "An account with this email already exists")
-			}
-			return err
+		u, err := s.st.insertUser(ctx, tx, in.Email, string(hash), in.Name, false)
+		if err != nil {
+			return err // errEmailTaken: 409
 		}
 		if err := s.sendVerification(ctx, tx, u); err != nil {
 			return err
 		}
-		wsName := in.Name + "'s Workspace"
-		var w workspaceRow
-		if err := tx.GetContext(ctx, &w, qInsertWorkspace, newID(), wsName, slugify(in.Name)); err != nil {
+		w, err := s.st.insertWorkspace(ctx, tx, in.Name+"'s Workspace", slugify(in.Name))
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qInsertMember, w.ID, u.ID, string(authn.RoleOwner)); err != nil {
+		if err := s.st.insertMember(ctx, tx, w.ID, u.ID, authn.RoleOwner); err != nil {
 			return err
 		}
 		if s.signupGrant != nil {
@@ -136,20 +131,19 @@ func (s *Service) Register(ctx context.Context, in RegisterInput) (*Session, err
 // Login checks the password and opens a session in the user's first workspace. Unknown
 // e-mail and wrong password get the same error after the same bcrypt work.
 func (s *Service) Login(ctx context.Context, emailAddr, password string) (*Session, error) {
-	var u userRow
-	err := s.db.GetContext(ctx, &u, qUserByEmail, emailAddr)
-	if pg.IsNoRows(err) {
-		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
-		return nil, ErrInvalidCredentials
-	}
+	u, ok, err := s.st.userByEmail(ctx, s.db, emailAddr)
 	if err != nil {
 		return nil, err
+	}
+	if !ok {
+		_ = bcrypt.CompareHashAndPassword(s.dummyHash, []byte(password))
+		return nil, ErrInvalidCredentials
 	}
 	if bcrypt.CompareHashAndPassword([]byte(u.PasswordHash), []byte(password)) != nil {
 		return nil, ErrInvalidCredentials
 	}
-	var ms []membershipRow
-	if err := s.db.SelectContext(ctx, &ms, qMemberships, u.ID); err != nil {
+	ms, err := s.st.memberships(ctx, s.db, u.ID)
+	if err != nil {
 		return nil, err
 	}
 	if len(ms) == 0 {
@@ -175,12 +169,9 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 		reused string
 	)
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var rt refreshRow
-		if err := tx.GetContext(ctx, &rt, qRefreshForUpdate, hashToken(token)); err != nil {
-			if pg.IsNoRows(err) {
-				return errBadRefresh
-			}
-			return err
+		rt, err := s.st.refreshForUpdate(ctx, tx, hashToken(token))
+		if err != nil {
+			return err // errBadRefresh when unknown
 		}
 		if rt.ReplacedBy != nil {
 			reused = rt.FamilyID
@@ -189,33 +180,27 @@ func (s *Service) Refresh(ctx context.Context, token string) (*Session, error) {
 		if rt.RevokedAt != nil || time.Now().After(rt.ExpiresAt) {
 			return errBadRefresh
 		}
-		var m membershipRow
-		if err := tx.GetContext(ctx, &m, qMembership, rt.UserID, rt.WorkspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				// No longer a member: end the user's sessions in that workspace (a family
-				// may span workspaces through switch-workspace; the others stay).
-				if _, err := tx.ExecContext(ctx, qRevokeUserWorkspace, rt.UserID, rt.WorkspaceID); err != nil {
-					return err
-				}
-				return nil // commit the revocation; sess stays nil
-			}
-			return err
+		m, err := s.st.membership(ctx, tx, rt.UserID, rt.WorkspaceID)
+		if pg.IsNoRows(err) {
+			// No longer a member: end the user's sessions in that workspace (a family may
+			// span workspaces through switch-workspace; the others stay).
+			return s.st.revokeUserWorkspace(ctx, tx, rt.UserID, rt.WorkspaceID) // commit; sess stays nil
 		}
-		var u userRow
-		if err := tx.GetContext(ctx, &u, qUserByID, rt.UserID); err != nil {
-			return err
-		}
-		var err error
-		sess, err = s.newSession(ctx, tx, u, m, rt.FamilyID)
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qRotateRefresh, rt.ID, sess.refreshID)
-		return err
+		u, err := s.st.userByID(ctx, tx, rt.UserID, false)
+		if err != nil {
+			return err
+		}
+		if sess, err = s.newSession(ctx, tx, u, m, rt.FamilyID); err != nil {
+			return err
+		}
+		return s.st.rotateRefresh(ctx, tx, rt.ID, sess.refreshID)
 	})
 	if reused != "" {
 		// The failed transaction rolled back; the family revocation must stick.
-		if _, rerr := s.db.ExecContext(ctx, qRevokeFamily, reused); rerr != nil {
+		if rerr := s.st.revokeFamily(ctx, s.db, reused); rerr != nil {
 			return nil, rerr
 		}
 		s.log.WarnContext(ctx, "refresh token reuse detected; family revoked", "familyId", reused)
@@ -235,21 +220,12 @@ func (s *Service) Logout(ctx context.Context, token string) error {
 	if token == "" || len(token) > 200 {
 		return nil
 	}
-	_, err := s.db.ExecContext(ctx, qRevokeRefresh, hashToken(token))
-	return err
+	return s.st.revokeRefresh(ctx, s.db, hashToken(token))
 }
 
 // Me returns the user and their workspaces.
 func (s *Service) Me(ctx context.Context, p authn.Principal) (userRow, []membershipRow, error) {
-	var row meRow
-	if err := s.db.GetContext(ctx, &row, qMe, p.UserID); err != nil {
-		return row.userRow, nil, pg.MapError(err)
-	}
-	var ms []membershipRow
-	if err := json.Unmarshal(row.Memberships, &ms); err != nil {
-		return row.userRow, nil, fmt.Errorf("auth: memberships: %w", err)
-	}
-	return row.userRow, ms, nil
+	return s.st.me(ctx, s.db, p.UserID)
 }
 
 // SwitchWorkspace opens a session in another workspace the user belongs to. The new refresh
@@ -263,16 +239,16 @@ func (s *Service) SwitchWorkspace(ctx context.Context, p authn.Principal, worksp
 		if err != nil {
 			return err
 		}
-		var m membershipRow
-		if err := tx.GetContext(ctx, &m, qMembership, p.UserID, workspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				return apperr.NotFoundf("Workspace")
-			}
+		m, err := s.st.membership(ctx, tx, p.UserID, workspaceID)
+		if pg.IsNoRows(err) {
+			return apperr.NotFoundf("Workspace")
+		}
+		if err != nil {
 			return err
 		}
-		var u userRow
-		if err := tx.GetContext(ctx, &u, qUserByID, p.UserID); err != nil {
-			return pg.MapError(err)
+		u, err := s.st.userByID(ctx, tx, p.UserID, false)
+		if err != nil {
+			return err
 		}
 		sess, err = s.newSession(ctx, tx, u, m, family)
 		return err
@@ -302,29 +278,30 @@ type WorkspaceInfo struct {
 
 // Workspace returns the caller's workspace.
 func (s *Service) Workspace(ctx context.Context, workspaceID string) (WorkspaceInfo, error) {
-	var w WorkspaceInfo
-	if err := s.db.GetContext(ctx, &w.workspaceRow, qWorkspace, workspaceID); err != nil {
-		return w, pg.MapError(err)
+	row, err := s.st.workspace(ctx, s.db, workspaceID)
+	if err != nil {
+		return WorkspaceInfo{}, err
 	}
-	err := s.db.GetContext(ctx, &w.MemberCount, qMemberCount, workspaceID)
-	return w, err
+	return s.withMemberCount(ctx, row)
 }
 
 // RenameWorkspace changes the workspace name.
 func (s *Service) RenameWorkspace(ctx context.Context, workspaceID, name string) (WorkspaceInfo, error) {
-	var w WorkspaceInfo
-	if err := s.db.GetContext(ctx, &w.workspaceRow, qRenameWorkspace, workspaceID, name); err != nil {
-		return w, pg.MapError(err)
+	row, err := s.st.renameWorkspace(ctx, s.db, workspaceID, name)
+	if err != nil {
+		return WorkspaceInfo{}, err
 	}
-	err := s.db.GetContext(ctx, &w.MemberCount, qMemberCount, workspaceID)
-	return w, err
+	return s.withMemberCount(ctx, row)
+}
+
+func (s *Service) withMemberCount(ctx context.Context, row workspaceRow) (WorkspaceInfo, error) {
+	n, err := s.st.memberCount(ctx, s.db, row.ID)
+	return WorkspaceInfo{workspaceRow: row, MemberCount: n}, err
 }
 
 // Members lists the workspace's members.
 func (s *Service) Members(ctx context.Context, workspaceID string) ([]memberRow, error) {
-	var out []memberRow
-	err := s.db.SelectContext(ctx, &out, qMembers, workspaceID)
-	return out, err
+	return s.st.members(ctx, s.db, workspaceID)
 }
 
 // Invitation is a created invitation.
@@ -338,34 +315,31 @@ type Invitation struct {
 // accept link travels only sealed in the e-mail row.
 func (s *Service) Invite(ctx context.Context, p authn.Principal, emailAddr string, role authn.Role) (Invitation, error) {
 	token := randomToken()
-	inv := Invitation{ID: newID(), Email: emailAddr, Role: string(role), ExpiresAt: time.Now().Add(InvitationTTL).UTC()}
+	inv := Invitation{ID: pg.NewID(), Email: emailAddr, Role: string(role), ExpiresAt: time.Now().Add(InvitationTTL).UTC()}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		if err := s.st.requireRole(ctx, tx, p.WorkspaceID, p.UserID, authn.RoleOwner); err != nil {
 			return err
 		}
-		var already bool
-		if err := tx.GetContext(ctx, &already, qIsMemberByEmail, p.WorkspaceID, emailAddr); err != nil {
+		already, err := s.st.isMemberByEmail(ctx, tx, p.WorkspaceID, emailAddr)
+		if err != nil {
 			return err
 		}
 		if already {
 			return apperr.E(apperr.Conflict, "This person is already a member of the workspace")
 		}
-		var w workspaceRow
-		if err := tx.GetContext(ctx, &w, qWorkspace, p.WorkspaceID); err != nil {
-			return pg.MapError(err)
-		}
-		var inviter userRow
-		if err := tx.GetContext(ctx, &inviter, qUserByID, p.UserID); err != nil {
-			return pg.MapError(err)
-		}
-		if _, err := tx.ExecContext(ctx, qDeletePendingInvites, p.WorkspaceID, emailAddr); err != nil {
+		w, err := s.st.workspace(ctx, tx, p.WorkspaceID)
+		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qInsertInvitation, inv.ID, p.WorkspaceID, emailAddr, inv.Role,
-			hashToken(token), p.UserID, inv.ExpiresAt); err != nil {
+		inviter, err := s.st.userByID(ctx, tx, p.UserID, false)
+		if err != nil {
 			return err
 		}
-		_, err := s.mailer.Enqueue(ctx, tx, email.Message{
+		row := invitationRow{ID: inv.ID, WorkspaceID: p.WorkspaceID, Email: emailAddr, Role: inv.Role, ExpiresAt: inv.ExpiresAt}
+		if err := s.st.insertInvitation(ctx, tx, row, hashToken(token), p.UserID); err != nil {
+			return err
+		}
+		_, err = s.mailer.Enqueue(ctx, tx, email.Message{
 			WorkspaceID: p.WorkspaceID,
 			To:          emailAddr,
 			Template:    email.TemplateInvitation,
@@ -432,21 +406,16 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 	}
 	var sess *Session
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var inv invitationRow
-		if err := tx.GetContext(ctx, &inv, qInvitationForUpdate, hashToken(in.Token)); err != nil {
-			if pg.IsNoRows(err) {
-				return apperr.E(apperr.NotFound, "Invitation not found or expired")
-			}
-			return err
-		}
-		if inv.AcceptedAt != nil || time.Now().After(inv.ExpiresAt) {
-			return apperr.E(apperr.NotFound, "Invitation not found or expired")
+		inv, err := s.st.acceptInvitation(ctx, tx, hashToken(in.Token))
+		if err != nil {
+			return err // errNoInvitation: 404
 		}
 		family := ""
-		var u userRow
-		err := tx.GetContext(ctx, &u, qUserByEmail, inv.Email)
+		u, ok, err := s.st.userByEmail(ctx, tx, inv.Email)
 		switch {
-		case pg.IsNoRows(err):
+		case err != nil:
+			return err
+		case !ok:
 			problems := map[string]string{}
 			if len([]rune(in.Name)) < 2 {
 				problems["name"] = "is required for a new account (at least 2 characters)"
@@ -457,14 +426,12 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 			if len(problems) > 0 {
 				return apperr.ValidationFields(problems)
 			}
-			if err := tx.GetContext(ctx, &u, qInsertUser, newID(), inv.Email, string(pwHash), in.Name, true); err != nil {
-				if pg.IsUniqueViolation(err) {
+			if u, err = s.st.insertUser(ctx, tx, inv.Email, string(pwHash), in.Name, true); err != nil {
+				if errors.Is(err, errEmailTaken) {
 					return ErrLoginRequired // registered in the meantime
 				}
 				return err
 			}
-		case err != nil:
-			return err
 		default:
 			if in.Caller == nil || in.Caller.UserID != u.ID {
 				return ErrLoginRequired
@@ -474,20 +441,17 @@ func (s *Service) AcceptInvitation(ctx context.Context, in AcceptInput) (*Sessio
 			}
 			if !u.EmailVerified {
 				// The invitation reached this mailbox: that proves the address.
-				if _, err := tx.ExecContext(ctx, qMarkVerified, u.ID); err != nil {
+				if err := s.st.markVerified(ctx, tx, u.ID); err != nil {
 					return err
 				}
 				u.EmailVerified = true
 			}
 		}
-		if _, err := tx.ExecContext(ctx, qAddMemberIfAbsent, inv.WorkspaceID, u.ID, inv.Role); err != nil {
+		if err := s.st.addMemberIfAbsent(ctx, tx, inv.WorkspaceID, u.ID, inv.Role); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qAcceptInvitation, inv.ID); err != nil {
-			return err
-		}
-		var m membershipRow
-		if err := tx.GetContext(ctx, &m, qMembership, u.ID, inv.WorkspaceID); err != nil {
+		m, err := s.st.membership(ctx, tx, u.ID, inv.WorkspaceID)
+		if err != nil {
 			return err
 		}
 		sess, err = s.newSession(ctx, tx, u, m, family)
@@ -512,7 +476,7 @@ func (s *Service) SetRole(ctx context.Context, p authn.Principal, userID string,
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, qSetRole, p.WorkspaceID, userID, string(role)); err != nil {
+		if err := s.st.setRole(ctx, tx, p.WorkspaceID, userID, role); err != nil {
 			return err
 		}
 		target.Role = string(role)
@@ -535,14 +499,13 @@ func (s *Service) RemoveMember(ctx context.Context, p authn.Principal, userID st
 				return err
 			}
 		}
-		if _, err := tx.ExecContext(ctx, qDeleteMember, p.WorkspaceID, userID); err != nil {
+		if err := s.st.deleteMember(ctx, tx, p.WorkspaceID, userID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, qDeleteInvitationsBy, p.WorkspaceID, userID); err != nil {
+		if err := s.st.deleteInvitationsBy(ctx, tx, p.WorkspaceID, userID); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qRevokeUserWorkspace, userID, p.WorkspaceID)
-		return err
+		return s.st.revokeUserWorkspace(ctx, tx, userID, p.WorkspaceID)
 	})
 }
 
@@ -550,8 +513,8 @@ func (s *Service) RemoveMember(ctx context.Context, p authn.Principal, userID st
 // (403 otherwise: a demotion or removal takes effect at once), then locks the target row.
 func (s *Service) lockMember(ctx context.Context, tx *sqlx.Tx, p authn.Principal, userID string) (memberRow, error) {
 	// Owner rows first, always in the same order, so concurrent changes cannot deadlock.
-	var owners []string
-	if err := tx.SelectContext(ctx, &owners, qLockOwners, p.WorkspaceID); err != nil {
+	owners, err := s.st.lockOwners(ctx, tx, p.WorkspaceID)
+	if err != nil {
 		return memberRow{}, err
 	}
 	if !slices.Contains(owners, p.UserID) {
@@ -561,19 +524,12 @@ func (s *Service) lockMember(ctx context.Context, tx *sqlx.Tx, p authn.Principal
 		}
 		return memberRow{}, apperr.E(apperr.Forbidden, "This action requires the OWNER role")
 	}
-	var m memberRow
-	if err := tx.GetContext(ctx, &m, qMemberForUpdate, p.WorkspaceID, userID); err != nil {
-		if pg.IsNoRows(err) {
-			return m, apperr.NotFoundf("Member")
-		}
-		return m, err
-	}
-	return m, nil
+	return s.st.memberForUpdate(ctx, tx, p.WorkspaceID, userID) // 404 "Member not found"
 }
 
 func (s *Service) ensureAnotherOwner(ctx context.Context, tx *sqlx.Tx, workspaceID string) error {
-	var owners []string
-	if err := tx.SelectContext(ctx, &owners, qLockOwners, workspaceID); err != nil {
+	owners, err := s.st.lockOwners(ctx, tx, workspaceID)
+	if err != nil {
 		return err
 	}
 	if len(owners) <= 1 {
@@ -582,28 +538,21 @@ func (s *Service) ensureAnotherOwner(ctx context.Context, tx *sqlx.Tx, workspace
 	return nil
 }
 
-// RequireRoleTx re-reads userID's role in the workspace inside tx (locking the membership
-// row FOR SHARE) and returns 403 FORBIDDEN unless it is at least min. Other modules' owner
-// actions (billing) call it through their own small interface.
-func (s *Service) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
-	return s.st.requireRole(ctx, tx, workspaceID, userID, min)
-}
-
 // newSession issues an access token and a refresh token (in family, or a new family).
 // The access token's jti is the refresh token's id, which is how switch-workspace finds the
 // family of the session it is called from.
 func (s *Service) newSession(ctx context.Context, tx *sqlx.Tx, u userRow, m membershipRow, family string) (*Session, error) {
-	id := newID()
+	id := pg.NewID()
 	access, err := s.issuer.Issue(authn.Principal{UserID: u.ID, WorkspaceID: m.WorkspaceID, Role: authn.Role(m.Role), TokenID: id})
 	if err != nil {
 		return nil, err
 	}
 	if family == "" {
-		family = newID()
+		family = pg.NewID()
 	}
 	refresh := randomToken()
-	if _, err := tx.ExecContext(ctx, qInsertRefresh, id, u.ID, m.WorkspaceID, family, hashToken(refresh),
-		time.Now().Add(s.refreshTTL)); err != nil {
+	row := refreshRow{ID: id, UserID: u.ID, WorkspaceID: m.WorkspaceID, FamilyID: family, ExpiresAt: time.Now().Add(s.refreshTTL)}
+	if err := s.st.insertRefresh(ctx, tx, row, hashToken(refresh)); err != nil {
 		return nil, err
 	}
 	return &Session{
@@ -611,10 +560,6 @@ func (s *Service) newSession(ctx context.Context, tx *sqlx.Tx, u userRow, m memb
 		RefreshToken: refresh, refreshID: id,
 	}, nil
 }
-
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-func isUUID(s string) bool { _, err := uuid.Parse(s); return err == nil && len(s) == 36 }
 
 // randomToken is 32 random bytes, base64url (refresh and invitation tokens).
 func randomToken() string {

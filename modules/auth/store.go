@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -10,6 +12,31 @@ import (
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
 )
+
+// store owns every SQL statement of the auth module and runs it on the pool or the
+// transaction the service passes (q). It holds no state. Reads that find no row return
+// pg.MapError's 404 (pg.IsNoRows still reports it), so a service answers 404 by passing the
+// error on and checks pg.IsNoRows where a missing row means something else. Every
+// workspace-scoped statement filters on the workspace id from the caller's token.
+//
+// The statements are grouped by table: users, workspaces and memberships here; refresh and
+// e-mail tokens in store_tokens.go; invitations in store_invitations.go.
+type store struct{}
+
+// exec runs a statement whose result the caller does not need.
+func exec(ctx context.Context, q sqlx.ExecerContext, query string, args ...any) error {
+	_, err := q.ExecContext(ctx, query, args...)
+	return err
+}
+
+// selectAll runs a query of many rows; an empty result is an empty slice, never nil.
+func selectAll[T any](ctx context.Context, q sqlx.QueryerContext, query string, args ...any) ([]T, error) {
+	out := []T{}
+	if err := sqlx.SelectContext(ctx, q, &out, query, args...); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
 
 // Rows.
 
@@ -55,50 +82,7 @@ type memberRow struct {
 	JoinedAt time.Time `db:"joined_at"`
 }
 
-type refreshRow struct {
-	ID          string     `db:"id"`
-	UserID      string     `db:"user_id"`
-	WorkspaceID string     `db:"workspace_id"`
-	FamilyID    string     `db:"family_id"`
-	ExpiresAt   time.Time  `db:"expires_at"`
-	RevokedAt   *time.Time `db:"revoked_at"`
-	ReplacedBy  *string    `db:"replaced_by"`
-}
-
-type invitationRow struct {
-	ID          string     `db:"id"`
-	WorkspaceID string     `db:"workspace_id"`
-	Email       string     `db:"email"`
-	Role        string     `db:"role"`
-	ExpiresAt   time.Time  `db:"expires_at"`
-	AcceptedAt  *time.Time `db:"accepted_at"`
-}
-
-type pendingInvitationRow struct {
-	ID          string    `db:"id"`
-	Email       string    `db:"email"`
-	Role        string    `db:"role"`
-	InvitedBy   *string   `db:"invited_by"`
-	InviterName *string   `db:"inviter_name"`
-	ExpiresAt   time.Time `db:"expires_at"`
-	CreatedAt   time.Time `db:"created_at"`
-}
-
-// Purposes of email_tokens rows.
-const (
-	purposeVerifyEmail   = "VERIFY_EMAIL"
-	purposeResetPassword = "RESET_PASSWORD"
-)
-
-type emailTokenRow struct {
-	ID        string     `db:"id"`
-	UserID    string     `db:"user_id"`
-	Purpose   string     `db:"purpose"`
-	ExpiresAt time.Time  `db:"expires_at"`
-	UsedAt    *time.Time `db:"used_at"`
-}
-
-// Queries. Every workspace-scoped query filters on the workspace id from the token.
+// Users.
 const (
 	qInsertUser = `
 INSERT INTO users (id, email, password_hash, name, email_verified) VALUES ($1, $2, $3, $4, $5)
@@ -110,23 +94,9 @@ SELECT id, email, password_hash, name, email_verified, created_at FROM users WHE
 	qUserByID = `
 SELECT id, email, password_hash, name, email_verified, created_at FROM users WHERE id = $1`
 
-	qInsertWorkspace = `
-INSERT INTO workspaces (id, name, slug) VALUES ($1, $2, $3)
-RETURNING id, name, slug, plan, credit_balance, created_at`
+	qUserByIDForUpdate = qUserByID + ` FOR UPDATE`
 
-	qInsertMember = `
-INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`
-
-	qMemberships = `
-SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
-FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
-WHERE m.user_id = $1
-ORDER BY m.joined_at, m.workspace_id`
-
-	qMembership = `
-SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
-FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
-WHERE m.user_id = $1 AND m.workspace_id = $2`
+	qUserEmail = `SELECT email FROM users WHERE id = $1`
 
 	qMe = `
 SELECT u.id, u.email, u.password_hash, u.name, u.email_verified, u.created_at,
@@ -138,20 +108,138 @@ SELECT u.id, u.email, u.password_hash, u.name, u.email_verified, u.created_at,
          WHERE m.user_id = u.id), '[]') AS memberships
 FROM users u WHERE u.id = $1`
 
+	qMarkVerified = `UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1`
+
+	qSetPassword = `
+UPDATE users SET password_hash = $2, email_verified = true, updated_at = now() WHERE id = $1`
+)
+
+// errEmailTaken is insertUser's answer for an address that already has an account.
+var errEmailTaken = apperr.E(apperr.Conflict, "An account with this email already exists")
+
+// insertUser creates a user with a new id; errEmailTaken when the address has an account.
+func (store) insertUser(ctx context.Context, q sqlx.ExtContext, email, passwordHash, name string, verified bool) (userRow, error) {
+	var u userRow
+	err := sqlx.GetContext(ctx, q, &u, qInsertUser, pg.NewID(), email, passwordHash, name, verified)
+	if pg.IsUniqueViolation(err) {
+		return u, errEmailTaken
+	}
+	return u, err
+}
+
+// userByEmail reads the user with the (lower-cased) address; ok is false when there is none.
+func (store) userByEmail(ctx context.Context, q sqlx.ExtContext, email string) (u userRow, ok bool, err error) {
+	err = sqlx.GetContext(ctx, q, &u, qUserByEmail, email)
+	if pg.IsNoRows(err) {
+		return u, false, nil
+	}
+	return u, err == nil, err
+}
+
+// userByID reads a user (404 when unknown); forUpdate locks the row.
+func (store) userByID(ctx context.Context, q sqlx.ExtContext, id string, forUpdate bool) (userRow, error) {
+	query := qUserByID
+	if forUpdate {
+		query = qUserByIDForUpdate
+	}
+	var u userRow
+	err := sqlx.GetContext(ctx, q, &u, query, id)
+	return u, pg.MapError(err)
+}
+
+// userEmail is the user's address; "" for an unknown user.
+func (store) userEmail(ctx context.Context, q sqlx.QueryerContext, id string) (string, error) {
+	var addr string
+	err := sqlx.GetContext(ctx, q, &addr, qUserEmail, id)
+	if pg.IsNoRows(err) {
+		return "", nil
+	}
+	return addr, err
+}
+
+// me reads the user and their memberships, oldest first (404 for an unknown user).
+func (store) me(ctx context.Context, q sqlx.ExtContext, userID string) (userRow, []membershipRow, error) {
+	var row meRow
+	if err := sqlx.GetContext(ctx, q, &row, qMe, userID); err != nil {
+		return row.userRow, nil, pg.MapError(err)
+	}
+	var ms []membershipRow
+	if err := json.Unmarshal(row.Memberships, &ms); err != nil {
+		return row.userRow, nil, fmt.Errorf("auth: memberships: %w", err)
+	}
+	return row.userRow, ms, nil
+}
+
+func (store) markVerified(ctx context.Context, q sqlx.ExtContext, userID string) error {
+	return exec(ctx, q, qMarkVerified, userID)
+}
+
+// setPassword stores a new password hash and marks the address verified.
+func (store) setPassword(ctx context.Context, q sqlx.ExtContext, userID, passwordHash string) error {
+	return exec(ctx, q, qSetPassword, userID, passwordHash)
+}
+
+// Workspaces.
+const (
+	qInsertWorkspace = `
+INSERT INTO workspaces (id, name, slug) VALUES ($1, $2, $3)
+RETURNING id, name, slug, plan, credit_balance, created_at`
+
 	qWorkspace = `
 SELECT id, name, slug, plan, credit_balance, created_at FROM workspaces WHERE id = $1`
-
-	qMemberCount = `SELECT count(*) FROM workspace_members WHERE workspace_id = $1`
-
-	// The addresses told about handoffs: the workspace's owners and admins.
-	qNotifyAddresses = `
-SELECT u.email FROM workspace_members m JOIN users u ON u.id = m.user_id
-WHERE m.workspace_id = $1 AND m.role IN ('OWNER', 'ADMIN')
-ORDER BY m.joined_at, m.user_id`
 
 	qRenameWorkspace = `
 UPDATE workspaces SET name = $2, updated_at = now() WHERE id = $1
 RETURNING id, name, slug, plan, credit_balance, created_at`
+
+	qMemberCount = `SELECT count(*) FROM workspace_members WHERE workspace_id = $1`
+)
+
+// insertWorkspace creates a workspace with a new id (plan and credits take their defaults).
+func (store) insertWorkspace(ctx context.Context, q sqlx.ExtContext, name, slug string) (workspaceRow, error) {
+	var w workspaceRow
+	err := sqlx.GetContext(ctx, q, &w, qInsertWorkspace, pg.NewID(), name, slug)
+	return w, err
+}
+
+// workspace reads a workspace (404 when unknown).
+func (store) workspace(ctx context.Context, q sqlx.ExtContext, id string) (workspaceRow, error) {
+	var w workspaceRow
+	err := sqlx.GetContext(ctx, q, &w, qWorkspace, id)
+	return w, pg.MapError(err)
+}
+
+// renameWorkspace sets the name and returns the row (404 when unknown).
+func (store) renameWorkspace(ctx context.Context, q sqlx.ExtContext, id, name string) (workspaceRow, error) {
+	var w workspaceRow
+	err := sqlx.GetContext(ctx, q, &w, qRenameWorkspace, id, name)
+	return w, pg.MapError(err)
+}
+
+func (store) memberCount(ctx context.Context, q sqlx.ExtContext, workspaceID string) (int, error) {
+	var n int
+	err := sqlx.GetContext(ctx, q, &n, qMemberCount, workspaceID)
+	return n, err
+}
+
+// Memberships.
+const (
+	qInsertMember = `
+INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)`
+
+	qAddMemberIfAbsent = qInsertMember + `
+ON CONFLICT (workspace_id, user_id) DO NOTHING`
+
+	qMemberships = `
+SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
+FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = $1
+ORDER BY m.joined_at, m.workspace_id`
+
+	qMembership = `
+SELECT m.workspace_id, w.name, w.slug, w.plan, m.role, m.joined_at
+FROM workspace_members m JOIN workspaces w ON w.id = m.workspace_id
+WHERE m.user_id = $1 AND m.workspace_id = $2`
 
 	qMembers = `
 SELECT m.user_id, u.email, u.name, m.role, m.joined_at
@@ -165,110 +253,94 @@ FROM workspace_members m JOIN users u ON u.id = m.user_id
 WHERE m.workspace_id = $1 AND m.user_id = $2
 FOR UPDATE OF m`
 
-	// Locks every owner row of the workspace so that two concurrent demotions cannot both
-	// pass the last-owner check.
-	qLockOwners = `
-SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'OWNER' FOR UPDATE`
-
-	qSetRole = `UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND user_id = $2`
-
-	qDeleteMember = `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`
-
-	qInsertRefresh = `
-INSERT INTO refresh_tokens (id, user_id, workspace_id, family_id, token_hash, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6)`
-
-	qRefreshForUpdate = `
-SELECT id, user_id, workspace_id, family_id, expires_at, revoked_at, replaced_by
-FROM refresh_tokens WHERE token_hash = $1 FOR UPDATE`
-
-	qRotateRefresh = `
-UPDATE refresh_tokens SET revoked_at = now(), replaced_by = $2 WHERE id = $1`
-
-	qRevokeFamily = `
-UPDATE refresh_tokens SET revoked_at = now() WHERE family_id = $1 AND revoked_at IS NULL`
-
-	qRevokeRefresh = `
-UPDATE refresh_tokens SET revoked_at = now() WHERE token_hash = $1 AND revoked_at IS NULL`
-
-	qRevokeUserWorkspace = `
-UPDATE refresh_tokens SET revoked_at = now()
-WHERE user_id = $1 AND workspace_id = $2 AND revoked_at IS NULL`
-
 	qIsMemberByEmail = `
 SELECT EXISTS (
   SELECT 1 FROM workspace_members m JOIN users u ON u.id = m.user_id
   WHERE m.workspace_id = $1 AND u.email = $2)`
 
-	// A new invitation replaces the pending ones for the same address.
-	qDeletePendingInvites = `
-DELETE FROM invitations WHERE workspace_id = $1 AND email = $2 AND accepted_at IS NULL`
+	// Locks every owner row of the workspace so that two concurrent demotions cannot both
+	// pass the last-owner check.
+	qLockOwners = `
+SELECT user_id FROM workspace_members WHERE workspace_id = $1 AND role = 'OWNER' FOR UPDATE`
 
-	qInsertInvitation = `
-INSERT INTO invitations (id, workspace_id, email, role, token_hash, invited_by, expires_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7)`
-
-	qInvitationForUpdate = `
-SELECT id, workspace_id, email, role, expires_at, accepted_at
-FROM invitations WHERE token_hash = $1 FOR UPDATE`
-
-	qAcceptInvitation = `UPDATE invitations SET accepted_at = now() WHERE id = $1`
-
-	qAddMemberIfAbsent = `
-INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, $3)
-ON CONFLICT (workspace_id, user_id) DO NOTHING`
-)
-
-// store runs the SQL of the newer auth code (membership re-reads, e-mail tokens, pending
-// invitations, token families) on a pool or a transaction.
-type store struct{}
-
-const (
 	// The caller's own membership, re-read inside an owner action's transaction: FOR SHARE
 	// waits for a concurrent demotion or removal (which lock the row FOR UPDATE) to commit.
 	qCallerRole = `
 SELECT role FROM workspace_members WHERE workspace_id = $1 AND user_id = $2 FOR SHARE`
 
-	qInsertEmailToken = `
-INSERT INTO email_tokens (id, user_id, purpose, token_hash, expires_at) VALUES ($1, $2, $3, $4, $5)`
+	qSetRole = `UPDATE workspace_members SET role = $3 WHERE workspace_id = $1 AND user_id = $2`
 
-	// A new token of a purpose retires the user's earlier unused ones.
-	qRetireEmailTokens = `
-UPDATE email_tokens SET used_at = now() WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL`
+	qDeleteMember = `DELETE FROM workspace_members WHERE workspace_id = $1 AND user_id = $2`
 
-	qEmailTokenForUpdate = `
-SELECT id, user_id, purpose, expires_at, used_at FROM email_tokens WHERE token_hash = $1 FOR UPDATE`
+	// The addresses told about handoffs: the workspace's owners and admins.
+	qNotifyAddresses = `
+SELECT u.email FROM workspace_members m JOIN users u ON u.id = m.user_id
+WHERE m.workspace_id = $1 AND m.role IN ('OWNER', 'ADMIN')
+ORDER BY m.joined_at, m.user_id`
 
-	qUseEmailToken = `UPDATE email_tokens SET used_at = now() WHERE id = $1`
-
-	qMarkVerified = `UPDATE users SET email_verified = true, updated_at = now() WHERE id = $1`
-
-	qSetPassword = `
-UPDATE users SET password_hash = $2, email_verified = true, updated_at = now() WHERE id = $1`
-
-	qRevokeUserTokens = `
-UPDATE refresh_tokens SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL`
-
-	qPendingInvitations = `
-SELECT i.id, i.email, i.role, i.invited_by, u.name AS inviter_name, i.expires_at, i.created_at
-FROM invitations i LEFT JOIN users u ON u.id = i.invited_by
-WHERE i.workspace_id = $1 AND i.accepted_at IS NULL AND i.expires_at > now()
-ORDER BY i.created_at DESC, i.id`
-
-	qDeletePendingInvitation = `
-DELETE FROM invitations WHERE id = $1 AND workspace_id = $2 AND accepted_at IS NULL`
-
-	qDeleteInvitationsBy = `
-DELETE FROM invitations WHERE workspace_id = $1 AND invited_by = $2 AND accepted_at IS NULL`
-
-	// The refresh token issued together with an access token (its jti), for the family a
-	// switched or invitation session joins.
-	qSessionFamily = `
-SELECT family_id FROM refresh_tokens WHERE id = $1 AND user_id = $2`
-
-	qFamilyLive = `
-SELECT EXISTS (SELECT 1 FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL AND expires_at > now())`
+	// The addresses of billing notices: the workspace's owners.
+	qOwnerAddresses = `
+SELECT u.email FROM workspace_members m JOIN users u ON u.id = m.user_id
+WHERE m.workspace_id = $1 AND m.role = 'OWNER'
+ORDER BY m.joined_at, m.user_id`
 )
+
+// insertMember adds userID to the workspace with role (a unique violation when present).
+func (store) insertMember(ctx context.Context, q sqlx.ExtContext, workspaceID, userID string, role authn.Role) error {
+	return exec(ctx, q, qInsertMember, workspaceID, userID, string(role))
+}
+
+// addMemberIfAbsent adds userID with role unless already a member (whose role then stays).
+func (store) addMemberIfAbsent(ctx context.Context, q sqlx.ExtContext, workspaceID, userID, role string) error {
+	return exec(ctx, q, qAddMemberIfAbsent, workspaceID, userID, role)
+}
+
+// memberships are the user's workspaces, oldest membership first.
+func (store) memberships(ctx context.Context, q sqlx.ExtContext, userID string) ([]membershipRow, error) {
+	return selectAll[membershipRow](ctx, q, qMemberships, userID)
+}
+
+// membership is the user's membership of the workspace (404, pg.IsNoRows, when none).
+func (store) membership(ctx context.Context, q sqlx.ExtContext, userID, workspaceID string) (membershipRow, error) {
+	var m membershipRow
+	err := sqlx.GetContext(ctx, q, &m, qMembership, userID, workspaceID)
+	return m, pg.MapError(err)
+}
+
+// members lists the workspace's members, oldest first.
+func (store) members(ctx context.Context, q sqlx.ExtContext, workspaceID string) ([]memberRow, error) {
+	return selectAll[memberRow](ctx, q, qMembers, workspaceID)
+}
+
+// memberForUpdate locks and reads a member of the workspace (404 "Member not found").
+func (store) memberForUpdate(ctx context.Context, q sqlx.ExtContext, workspaceID, userID string) (memberRow, error) {
+	var m memberRow
+	err := sqlx.GetContext(ctx, q, &m, qMemberForUpdate, workspaceID, userID)
+	if pg.IsNoRows(err) {
+		return m, apperr.NotFoundf("Member")
+	}
+	return m, err
+}
+
+func (store) isMemberByEmail(ctx context.Context, q sqlx.ExtContext, workspaceID, email string) (bool, error) {
+	var ok bool
+	err := sqlx.GetContext(ctx, q, &ok, qIsMemberByEmail, workspaceID, email)
+	return ok, err
+}
+
+// lockOwners locks the workspace's OWNER rows, always in the same order, and returns their
+// user ids.
+func (store) lockOwners(ctx context.Context, q sqlx.ExtContext, workspaceID string) ([]string, error) {
+	return selectAll[string](ctx, q, qLockOwners, workspaceID)
+}
+
+func (store) setRole(ctx context.Context, q sqlx.ExtContext, workspaceID, userID string, role authn.Role) error {
+	return exec(ctx, q, qSetRole, workspaceID, userID, string(role))
+}
+
+func (store) deleteMember(ctx context.Context, q sqlx.ExtContext, workspaceID, userID string) error {
+	return exec(ctx, q, qDeleteMember, workspaceID, userID)
+}
 
 var errNoLongerMember = apperr.E(apperr.Forbidden, "You are no longer a member of this workspace")
 
@@ -288,61 +360,14 @@ func (store) requireRole(ctx context.Context, q sqlx.ExtContext, workspaceID, us
 	return nil
 }
 
-func (store) insertEmailToken(ctx context.Context, q sqlx.ExtContext, userID, purpose, hash string, expires time.Time) error {
-	if _, err := q.ExecContext(ctx, qRetireEmailTokens, userID, purpose); err != nil {
-		return err
-	}
-	_, err := q.ExecContext(ctx, qInsertEmailToken, newID(), userID, purpose, hash, expires)
-	return err
+// notifyAddresses are the e-mail addresses of the workspace's owners and admins, oldest
+// membership first; never nil.
+func (store) notifyAddresses(ctx context.Context, q sqlx.QueryerContext, workspaceID string) ([]string, error) {
+	return selectAll[string](ctx, q, qNotifyAddresses, workspaceID)
 }
 
-// useEmailToken locks and consumes a token of purpose; errBadEmailToken when it is unknown,
-// of another purpose, used or expired.
-func (store) useEmailToken(ctx context.Context, q sqlx.ExtContext, hash, purpose string) (emailTokenRow, error) {
-	var t emailTokenRow
-	if err := sqlx.GetContext(ctx, q, &t, qEmailTokenForUpdate, hash); err != nil {
-		if pg.IsNoRows(err) {
-			return t, errBadEmailToken
-		}
-		return t, err
-	}
-	if t.Purpose != purpose || t.UsedAt != nil || time.Now().After(t.ExpiresAt) {
-		return t, errBadEmailToken
-	}
-	_, err := q.ExecContext(ctx, qUseEmailToken, t.ID)
-	return t, err
-}
-
-func (store) pendingInvitations(ctx context.Context, q sqlx.ExtContext, workspaceID string) ([]pendingInvitationRow, error) {
-	out := []pendingInvitationRow{}
-	err := sqlx.SelectContext(ctx, q, &out, qPendingInvitations, workspaceID)
-	return out, err
-}
-
-func (store) deletePendingInvitation(ctx context.Context, q sqlx.ExtContext, workspaceID, id string) error {
-	res, err := q.ExecContext(ctx, qDeletePendingInvitation, id, workspaceID)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return apperr.NotFoundf("Invitation")
-	}
-	return nil
-}
-
-// sessionFamily is the refresh family of the session whose access token has jti tokenID;
-// "" when unknown (an access token not issued with a refresh token). live is false when
-// every refresh token of the family is revoked or expired.
-func (store) sessionFamily(ctx context.Context, q sqlx.ExtContext, tokenID, userID string) (family string, live bool, err error) {
-	if tokenID == "" || !isUUID(tokenID) {
-		return "", false, nil
-	}
-	if err := sqlx.GetContext(ctx, q, &family, qSessionFamily, tokenID, userID); err != nil {
-		if pg.IsNoRows(err) {
-			return "", false, nil
-		}
-		return "", false, err
-	}
-	err = sqlx.GetContext(ctx, q, &live, qFamilyLive, family)
-	return family, live, err
+// ownerAddresses are the e-mail addresses of the workspace's owners, oldest membership
+// first; never nil.
+func (store) ownerAddresses(ctx context.Context, q sqlx.QueryerContext, workspaceID string) ([]string, error) {
+	return selectAll[string](ctx, q, qOwnerAddresses, workspaceID)
 }
