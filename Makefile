@@ -21,7 +21,7 @@ APP_ENV      ?= test
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help setup dev test lint build bench
+.PHONY: help setup dev test lint build bench eval
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -50,3 +50,9 @@ build: ## Build a static binary into bin/axon
 
 bench: ## Run the benchmarks (no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+eval: export APP_ENV := $(APP_ENV)
+eval: export DATABASE_URL := $(DATABASE_URL)
+eval: export REDIS_URL := $(REDIS_URL)
+eval: ## Answer-quality evaluation: retrieval ranks and agent answers on the kept bike-shop corpus (bench/retrieval)
+	$(GO) run ./bench/retrieval
