@@ -38,6 +38,9 @@ type SurfaceDeps struct {
 	Model string
 	// PingEvery is the SSE keep-alive interval (default 15 s; tests shorten it).
 	PingEvery time.Duration
+	// WidgetDemo serves the demo page GET /widget/demo/:agentId (main.go: development and
+	// test environments only); otherwise that page is 404.
+	WidgetDemo bool
 }
 
 // surfaces holds SurfaceDeps with defaults applied.

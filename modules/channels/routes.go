@@ -57,3 +57,10 @@ func (m *Module) Routes(v1 *echo.Group) {
 		w.OPTIONS(p, preflightHandled) // widgetAgent answers preflights
 	}
 }
+
+// RootRoutes registers the widget script and its demo page, outside /v1 (widget_script.go).
+func (m *Module) RootRoutes(e *echo.Echo) {
+	e.GET("/widget.js", widgetScript)
+	e.GET("/widget/:file", widgetScriptVersioned)
+	e.GET("/widget/demo/:agentId", m.surf.widgetDemo)
+}
