@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
 	"github.com/axonhq/axon/modules/agents"
@@ -99,53 +98,37 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	// auth needs billing's sign-up grant and billing needs auth's middleware chain: the
-	// closure reads billingMod when a registration runs, after both exist.
-	var billingMod *billing.Module
-	authMod, err := auth.New(auth.Deps{
-		DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
-		SignupGrant: func(ctx context.Context, tx *sqlx.Tx, workspaceID string) error {
-			return billingMod.SignupGrant(ctx, tx, workspaceID)
-		},
-		BcryptCost: cfg.BcryptCost, RefreshTTL: cfg.RefreshTokenExpiresIn,
-		SecureCookie: !cfg.Development(), AppURL: appURL,
-	})
-	if err != nil {
-		return nil, err
-	}
+	// Directories: read-only views of a module's tables, built before the modules that
+	// consult them. accounts (auth's users and members) serves billing and channels.
+	accounts := auth.NewDirectory(d.DB)
+	// agentDir (agents' settings) serves ingestion and channels.
+	agentDir := agents.NewDirectory(d.DB)
+
 	if !cfg.StripeEnabled() {
 		d.Log.Info("default: no STRIPE_SECRET_KEY, billing routes answer 501 BILLING_NOT_CONFIGURED; credits work")
 	}
-	billingMod, err = billing.New(billing.Deps{
-		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: authMod, Log: d.Log,
-		Authenticated: authMod.Authenticated(),
+	billingMod, err := billing.New(billing.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: accounts, Log: d.Log,
+		Authenticated: d.Authed,
 		Stripe:        billing.StripeFromConfig(cfg),
 	})
 	if err != nil {
 		return nil, err
 	}
-
-	// agents deletes an agent's knowledge through ingestion, which needs agents' Directory:
-	// the closure reads ingestMod when a delete runs, after both exist.
-	var ingestMod *ingestion.Module
-	agentsMod, err := agents.New(agents.Deps{
-		DB: d.DB, Publisher: d.Publisher, Authenticated: authMod.Authenticated(), Log: d.Log,
-		RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
-			return ingestMod.RemoveAgentKnowledge(ctx, tx, workspaceID, agentID)
-		},
+	authMod, err := auth.New(auth.Deps{
+		DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+		SignupGrant: billingMod.SignupGrant,
+		BcryptCost:  cfg.BcryptCost, RefreshTTL: cfg.RefreshTokenExpiresIn,
+		SecureCookie: !cfg.Development(), AppURL: appURL,
 	})
 	if err != nil {
 		return nil, err
 	}
 
-	ingestMod, err = ingestion.New(ingestion.Deps{
+	ingestMod, err := ingestion.New(ingestion.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache,
-		Embedder: provider, Store: store, Local: localStore,
-		Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, workspaceID, agentID string) error {
-			_, err := agentsMod.Directory().Get(ctx, workspaceID, agentID)
-			return err
-		}),
-		Authenticated: authMod.Authenticated(), Log: d.Log,
+		Embedder: provider, Store: store, Local: localStore, Agents: agentDir,
+		Authed: d.Authed, Log: d.Log,
 		AllowPrivate: cfg.IngestAllowPrivate, YouTubeTranscriptURL: cfg.YouTubeTranscriptURL,
 		MinSimilarity: cfg.RAGMinSimilarity,
 	})
@@ -153,8 +136,8 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	// The responder (agents) reads knowledge through ingestion's Retriever; it is built
-	// after both modules, so no closure is needed. channels answers customers through it.
+	// The responder (agents) reads knowledge through ingestion's Retriever; channels
+	// answers customers through it.
 	minSim := cfg.RAGMinSimilarity
 	if minSim <= 0 {
 		minSim = ai.OpenAIMinSimilarity
@@ -176,14 +159,25 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		chatModel = "axon-offline"
 	}
 	channelsMod, err := channels.New(channels.Deps{
-		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentsMod.Directory(),
-		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
-		Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: appURL,
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentDir,
+		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: accounts, Box: box,
+		Authenticated: d.Authed, Log: d.Log, FrontendURL: appURL,
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
-		Events: d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
+		Events: d.Hub, AuthenticatedQuery: d.AuthedQuery,
 		Surfaces: channels.SurfaceDeps{
-			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: chatModel,
+			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentDir, Model: chatModel,
+			WidgetDemo: cfg.Development(), // GET /widget/demo/:agentId
 		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The agents routes come last: they show and delete each agent's knowledge (ingestion)
+	// and channel links (channels).
+	agentsMod, err := agents.New(agents.Deps{
+		DB: d.DB, Publisher: d.Publisher, Authed: d.Authed, Log: d.Log,
+		Knowledge: ingestMod, Channels: channelsMod,
 	})
 	if err != nil {
 		return nil, err
