@@ -12,7 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/spf13/cobra"
 
 	"github.com/axonhq/axon/modules/agents"
@@ -71,25 +70,20 @@ func extractChildCmd(o *cli.Options) *cobra.Command {
 // another only through the contract passed here.
 func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	cfg := d.Config
-	appURL := cfg.APIBaseURL
-	if len(cfg.FrontendURL) > 0 {
-		appURL = cfg.FrontendURL[0]
+	appURL := cfg.AppURL()
+	// One provider per process: its embedding limiter is process-wide.
+	provider := ai.FromConfig(cfg, d.Log)
+	store, localStore, s3, err := storage.FromConfig(ctx, cfg, d.Log) // s3 is also the backups' destination
+	if err != nil {
+		return nil, err
 	}
-
-	var sender email.Sender
-	if cfg.ResendAPIKey == "" {
-		d.Log.Info("default: no RESEND_API_KEY, e-mails are logged and kept in the emails table")
-		sender = email.LogSender{Log: d.Log}
-	} else {
-		r, err := email.NewResend(cfg.ResendAPIKey, cfg.ResendFrom, cfg.ResendBaseURL)
-		if err != nil {
-			return nil, err
-		}
-		sender = r
+	sender, err := email.SenderFromConfig(cfg, d.Log)
+	if err != nil {
+		return nil, err
 	}
 	// Links with invitation, verification and reset tokens are sealed in the emails table
 	// until sent. Outside development/test CHANNEL_ENCRYPTION_KEY is required; there, a key
-	// is derived from JWT_SECRET (as the local-storage signing key below).
+	// is derived from JWT_SECRET (as storage.FromConfig derives the local signing key).
 	boxKey, boxOld := cfg.ChannelEncryptionKey, cfg.ChannelEncryptionKeyOld
 	if len(boxKey) == 0 {
 		k := sha256.Sum256([]byte("axon-dev-secretbox\x00" + cfg.JWTSecret))
@@ -107,6 +101,8 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	// Directories: read-only views of a module's tables, built before the modules that
 	// consult them. accounts (auth's users and members) serves billing and channels.
 	accounts := auth.NewDirectory(d.DB)
+	// agentDir (agents' settings) serves ingestion and channels.
+	agentDir := agents.NewDirectory(d.DB)
 
 	if !cfg.StripeEnabled() {
 		d.Log.Info("default: no STRIPE_SECRET_KEY, billing routes answer 501 BILLING_NOT_CONFIGURED; credits work")
@@ -129,59 +125,10 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	// agents deletes an agent's knowledge through ingestion, which needs agents' Directory:
-	// the closure reads ingestMod when a delete runs, after both exist.
-	var ingestMod *ingestion.Module
-	agentsMod, err := agents.New(agents.Deps{
-		DB: d.DB, Publisher: d.Publisher, Authenticated: d.Authed, Log: d.Log,
-		RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
-			return ingestMod.RemoveAgentKnowledge(ctx, tx, workspaceID, agentID)
-		},
-	})
-	if err != nil {
-		return nil, err
-	}
-
-	// One provider per process: its embedding limiter is process-wide.
-	var provider ai.Provider
-	if cfg.OpenAIAPIKey == "" {
-		d.Log.Info("default: no OPENAI_API_KEY, using the offline AI provider (hashing embedder, extractive responder)")
-		provider = ai.NewOffline()
-	} else {
-		provider = ai.NewOpenAI(ai.OpenAIConfig{
-			APIKey: cfg.OpenAIAPIKey, BaseURL: cfg.OpenAIBaseURL, ChatModel: cfg.OpenAIModel,
-			ScorerModel: cfg.OpenAIScorerModel, EmbeddingModel: cfg.OpenAIEmbeddingModel,
-		})
-	}
-	var (
-		store      storage.Store
-		localStore *storage.Local
-		s3         *storage.S3 // also the backups' destination
-	)
-	if cfg.S3Bucket == "" {
-		d.Log.Info("default: no S3_BUCKET, uploads are kept in " + cfg.LocalStorageDir)
-		// Derived from JWT_SECRET so that every replica and restart signs the same URLs.
-		key := sha256.Sum256([]byte("axon-local-storage\x00" + cfg.JWTSecret))
-		localStore = storage.NewLocal(cfg.LocalStorageDir, cfg.APIBaseURL, key[:])
-		store = localStore
-	} else {
-		s3, err = storage.NewS3(ctx, storage.S3Config{
-			Bucket: cfg.S3Bucket, Region: cfg.S3Region,
-			Endpoint: cfg.S3Endpoint, AccessKeyID: cfg.AWSAccessKeyID, SecretAccessKey: cfg.AWSSecretAccessKey,
-		})
-		if err != nil {
-			return nil, err
-		}
-		store = s3
-	}
-	ingestMod, err = ingestion.New(ingestion.Deps{
+	ingestMod, err := ingestion.New(ingestion.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache,
-		Embedder: provider, Store: store, Local: localStore,
-		Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, workspaceID, agentID string) error {
-			_, err := agentsMod.Directory().Get(ctx, workspaceID, agentID)
-			return err
-		}),
-		Authenticated: d.Authed, Log: d.Log,
+		Embedder: provider, Store: store, Local: localStore, Agents: agentDir,
+		Authed: d.Authed, Log: d.Log,
 		AllowPrivate: cfg.IngestAllowPrivate, YouTubeTranscriptURL: cfg.YouTubeTranscriptURL,
 		MinSimilarity: cfg.RAGMinSimilarity,
 	})
@@ -189,8 +136,8 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	// The responder (agents) reads knowledge through ingestion's Retriever; it is built
-	// after both modules, so no closure is needed. channels answers customers through it.
+	// The responder (agents) reads knowledge through ingestion's Retriever; channels
+	// answers customers through it.
 	minSim := cfg.RAGMinSimilarity
 	if minSim <= 0 {
 		minSim = ai.OpenAIMinSimilarity
@@ -212,14 +159,25 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		chatModel = "axon-offline"
 	}
 	channelsMod, err := channels.New(channels.Deps{
-		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentsMod.Directory(),
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentDir,
 		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: accounts, Box: box,
 		Authenticated: d.Authed, Log: d.Log, FrontendURL: appURL,
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
 		Events: d.Hub, AuthenticatedQuery: d.AuthedQuery,
 		Surfaces: channels.SurfaceDeps{
-			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentsMod.Directory(), Model: chatModel,
+			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentDir, Model: chatModel,
+			WidgetDemo: cfg.Development(), // GET /widget/demo/:agentId
 		},
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	// The agents routes come last: they show and delete each agent's knowledge (ingestion)
+	// and channel links (channels).
+	agentsMod, err := agents.New(agents.Deps{
+		DB: d.DB, Publisher: d.Publisher, Authed: d.Authed, Log: d.Log,
+		Knowledge: ingestMod, Channels: channelsMod,
 	})
 	if err != nil {
 		return nil, err
