@@ -108,9 +108,9 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		d.Log.Info("default: no STRIPE_SECRET_KEY, billing routes answer 501 BILLING_NOT_CONFIGURED; credits work")
 	}
 	billingMod, err := billing.New(billing.Deps{
-		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: accounts, Log: d.Log,
-		Authenticated: d.Authed,
-		Stripe:        billing.StripeFromConfig(cfg),
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+		Roles: accounts, Addresses: accounts, Authed: d.Authed,
+		Stripe: billing.StripeFromConfig(cfg),
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/billing/plans"
@@ -13,13 +14,12 @@ import (
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/realtime"
-	"github.com/axonhq/axon/platform/web"
 )
 
 // Reason says why credits moved (credit_ledger.reason).
 type Reason string
 
-// The ledger reasons of SPEC §4.
+// The ledger reasons (credit_ledger.reason; the same names appear in GET /v1/billing/ledger).
 const (
 	ReasonPlanGrant       Reason = "PLAN_GRANT"
 	ReasonTopupPurchase   Reason = "TOPUP_PURCHASE"
@@ -30,7 +30,7 @@ const (
 	ReasonAdjustment      Reason = "ADJUSTMENT"
 )
 
-// Credit costs of SPEC §5.
+// Credit costs of consumption.
 const (
 	CostReply       = 1 // one AI reply
 	CostTagging     = 2 // one auto-tagged conversation
@@ -74,8 +74,10 @@ const noticeLowCredits = "low_credits"
 // ledger implements Credits on Postgres.
 type ledger struct {
 	db     *pg.DB
+	store  store
 	pub    realtime.Publisher
 	mailer email.Mailer
+	owners Addresses
 }
 
 var _ Credits = (*ledger)(nil)
@@ -91,15 +93,10 @@ type change struct {
 
 // Balance implements Credits.
 func (l *ledger) Balance(ctx context.Context, workspaceID string) (int, error) {
-	if !web.IsUUID(workspaceID) {
+	if !isUUID(workspaceID) {
 		return 0, apperr.NotFoundf("Workspace")
 	}
-	var b int
-	err := l.db.GetContext(ctx, &b, qBalance, workspaceID)
-	if pg.IsNoRows(err) {
-		return 0, apperr.NotFoundf("Workspace")
-	}
-	return b, err
+	return l.store.balance(ctx, l.db, workspaceID)
 }
 
 // Deduct implements Credits.
@@ -138,7 +135,7 @@ func (l *ledger) Refund(ctx context.Context, tx *sqlx.Tx, r Refund) (int, error)
 
 // apply runs the change in tx, or in a transaction of its own when tx is nil.
 func (l *ledger) apply(ctx context.Context, tx *sqlx.Tx, ch change) (int, error) {
-	if !web.IsUUID(ch.workspaceID) {
+	if !isUUID(ch.workspaceID) {
 		return 0, apperr.NotFoundf("Workspace")
 	}
 	if tx != nil {
@@ -160,9 +157,8 @@ func (l *ledger) apply(ctx context.Context, tx *sqlx.Tx, ch change) (int, error)
 // race on the idempotency key is undone by a compensating UPDATE instead of an error.
 // applied is false when the idempotency key had been used already.
 func (l *ledger) applyTx(ctx context.Context, tx *sqlx.Tx, ch change) (balance int, applied bool, err error) {
-	var r applyResult
-	if err := tx.GetContext(ctx, &r, qApplyChange,
-		newID(), ch.workspaceID, ch.delta, string(ch.reason), nullStr(ch.refID), nullStr(ch.key)); err != nil {
+	r, err := l.store.applyChange(ctx, tx, pg.NewID(), ch)
+	if err != nil {
 		return 0, false, fmt.Errorf("billing: apply %s: %w", ch.reason, err)
 	}
 	switch {
@@ -183,17 +179,13 @@ func (l *ledger) applyTx(ctx context.Context, tx *sqlx.Tx, ch change) (balance i
 	case r.Updated != nil:
 		// A concurrent transaction committed the same idempotency key between our check
 		// and our insert: undo our balance move, the change already happened once.
-		var bal int
-		if err := tx.GetContext(ctx, &bal, qUndoChange, ch.workspaceID, ch.delta); err != nil {
+		bal, err := l.store.undoChange(ctx, tx, ch.workspaceID, ch.delta)
+		if err != nil {
 			return 0, false, fmt.Errorf("billing: undo duplicate %s: %w", ch.key, err)
 		}
 		return bal, false, nil
 	}
-	var s stateRow
-	err = tx.GetContext(ctx, &s, qBalanceAndKey, ch.workspaceID, nullStr(ch.key))
-	if pg.IsNoRows(err) {
-		return 0, false, apperr.NotFoundf("Workspace")
-	}
+	s, err := l.store.balanceAndKey(ctx, tx, ch.workspaceID, ch.key)
 	if err != nil {
 		return 0, false, err
 	}
@@ -211,21 +203,21 @@ func (l *ledger) maybeNotifyLow(ctx context.Context, tx *sqlx.Tx, workspaceID, p
 	if balance <= 0 || grant <= 0 || balance*10 > grant {
 		return nil
 	}
-	res, err := tx.ExecContext(ctx, qInsertNotice, workspaceID, noticeLowCredits)
+	fresh, err := l.store.insertNotice(ctx, tx, workspaceID, noticeLowCredits)
 	if err != nil {
 		return fmt.Errorf("billing: low-credit notice: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !fresh {
 		return nil
 	}
-	owners, err := ownersOf(ctx, tx, workspaceID)
+	to, name, err := ownersOf(ctx, tx, l.store, l.owners, workspaceID)
 	if err != nil {
 		return err
 	}
-	for _, o := range owners {
+	for _, addr := range to {
 		if _, err := l.mailer.Enqueue(ctx, tx, email.Message{
-			WorkspaceID: workspaceID, To: o.Email, Template: email.TemplateLowCredits,
-			Data: map[string]any{"WorkspaceName": o.WorkspaceName, "Balance": strconv.Itoa(balance), "Plan": plan},
+			WorkspaceID: workspaceID, To: addr, Template: email.TemplateLowCredits,
+			Data: map[string]any{"WorkspaceName": name, "Balance": strconv.Itoa(balance), "Plan": plan},
 		}); err != nil {
 			return fmt.Errorf("billing: low-credit e-mail: %w", err)
 		}
@@ -245,3 +237,18 @@ func nullStr(s string) *string {
 	}
 	return &s
 }
+
+// ownersOf returns the addresses of the workspace's owners and its name, for a notice
+// written in tx.
+func ownersOf(ctx context.Context, tx *sqlx.Tx, st store, owners Addresses, workspaceID string) (to []string, workspaceName string, err error) {
+	to, err = owners.OwnerAddresses(ctx, tx, workspaceID)
+	if err != nil || len(to) == 0 {
+		return nil, "", err
+	}
+	workspaceName, err = st.workspaceName(ctx, tx, workspaceID)
+	return to, workspaceName, err
+}
+
+// isUUID reports whether s is a canonical UUID (36 characters): anything else cannot be a
+// workspace id.
+func isUUID(s string) bool { return len(s) == 36 && uuid.Validate(s) == nil }

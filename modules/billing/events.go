@@ -9,15 +9,12 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/riverqueue/river"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/apperr"
-	"github.com/axonhq/axon/platform/pg"
-	"github.com/axonhq/axon/platform/web"
 )
 
 // SignatureTolerance is how old a Stripe-Signature timestamp may be.
@@ -95,12 +92,9 @@ func (s *Service) ReceiveWebhook(ctx context.Context, payload []byte, sigHeader 
 	}
 	result := WebhookDuplicate
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, qInsertEvent, ev.ID, string(ev.Type), payload)
-		if err != nil {
+		fresh, err := s.store.insertEvent(ctx, tx, ev.ID, string(ev.Type), payload)
+		if err != nil || !fresh {
 			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return nil
 		}
 		result = WebhookQueued
 		_, err = s.queue.InsertTx(ctx, tx.Tx, ProcessStripeEventArgs{EventID: ev.ID}, nil)
@@ -116,30 +110,39 @@ func (s *Service) ReceiveWebhook(ctx context.Context, payload []byte, sigHeader 
 // a customer stored by a checkout that has not been processed); the job retries with backoff.
 var errUnresolved = errors.New("billing: the event's workspace cannot be resolved yet")
 
+// ErrPermanent marks a failure that no retry can fix (an event id that is not stored, an
+// undecodable payload, metadata naming an unknown plan, pack or workspace); errors.Is matches
+// it, and the job layer cancels the job instead of retrying.
+var ErrPermanent = errors.New("billing: permanent failure")
+
+// permanent wraps err with ErrPermanent.
+func permanent(format string, args ...any) error {
+	return fmt.Errorf("%w: %w", ErrPermanent, fmt.Errorf(format, args...))
+}
+
 // ProcessEvent applies one stored Stripe event, exactly once: the event row is locked, its
 // effects and processed_at are written in one transaction, and a processed event is skipped.
+// It returns an error wrapping ErrPermanent when retrying cannot help.
 func (s *Service) ProcessEvent(ctx context.Context, eventID string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var row eventRow
-		err := tx.GetContext(ctx, &row, qEventForUpdate, eventID)
-		if pg.IsNoRows(err) {
-			return river.JobCancel(fmt.Errorf("stripe event %s is not stored", eventID))
-		}
+		row, found, err := s.store.lockEvent(ctx, tx, eventID)
 		if err != nil {
 			return err
+		}
+		if !found {
+			return permanent("stripe event %s is not stored", eventID)
 		}
 		if row.ProcessedAt != nil {
 			return nil
 		}
 		var ev stripe.Event
 		if err := json.Unmarshal(row.Payload, &ev); err != nil || ev.Data == nil {
-			return river.JobCancel(fmt.Errorf("stripe event %s: undecodable payload: %v", eventID, err))
+			return permanent("stripe event %s: undecodable payload: %v", eventID, err)
 		}
 		if err := s.handle(ctx, tx, &ev); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, qMarkProcessed, eventID)
-		return err
+		return s.store.markProcessed(ctx, tx, eventID)
 	})
 }
 
@@ -148,19 +151,19 @@ func (s *Service) handle(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event) err
 	case evCheckoutCompleted, evCheckoutAsyncSucceeded:
 		var cs stripe.CheckoutSession
 		if err := json.Unmarshal(ev.Data.Raw, &cs); err != nil {
-			return river.JobCancel(fmt.Errorf("checkout session: %w", err))
+			return permanent("checkout session: %w", err)
 		}
 		return s.onCheckout(ctx, tx, ev, &cs)
 	case evSubscriptionCreated, evSubscriptionUpdated, evSubscriptionDeleted:
 		var sub stripe.Subscription
 		if err := json.Unmarshal(ev.Data.Raw, &sub); err != nil {
-			return river.JobCancel(fmt.Errorf("subscription: %w", err))
+			return permanent("subscription: %w", err)
 		}
 		return s.onSubscription(ctx, tx, ev, &sub)
 	case evInvoicePaid, evInvoicePaymentFailed:
 		var inv stripe.Invoice
 		if err := json.Unmarshal(ev.Data.Raw, &inv); err != nil {
-			return river.JobCancel(fmt.Errorf("invoice: %w", err))
+			return permanent("invoice: %w", err)
 		}
 		return s.onInvoice(ctx, tx, ev, &inv)
 	}
@@ -177,7 +180,7 @@ func (s *Service) onCheckout(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event,
 		return err
 	}
 	if customer != "" {
-		if _, err := tx.ExecContext(ctx, qAdoptCustomer, ws, customer); err != nil {
+		if err := s.store.adoptCustomer(ctx, tx, ws, customer); err != nil {
 			return err
 		}
 	}
@@ -188,7 +191,7 @@ func (s *Service) onCheckout(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event,
 	case stripe.CheckoutSessionModeSubscription:
 		plan, ok := plans.Get(cs.Metadata["plan"])
 		if !ok || !plan.SelfServe {
-			return river.JobCancel(fmt.Errorf("checkout %s: unknown plan %q in metadata", cs.ID, cs.Metadata["plan"]))
+			return permanent("checkout %s: unknown plan %q in metadata", cs.ID, cs.Metadata["plan"])
 		}
 		subID := ""
 		if cs.Subscription != nil {
@@ -205,7 +208,7 @@ func (s *Service) onCheckout(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event,
 	case stripe.CheckoutSessionModePayment:
 		pack, ok := plans.GetPack(cs.Metadata["pack"])
 		if !ok {
-			return river.JobCancel(fmt.Errorf("checkout %s: unknown pack %q in metadata", cs.ID, cs.Metadata["pack"]))
+			return permanent("checkout %s: unknown pack %q in metadata", cs.ID, cs.Metadata["pack"])
 		}
 		if paid {
 			if _, _, err := s.credits.applyTx(ctx, tx, change{ws, pack.Credits, ReasonTopupPurchase, cs.ID, key}); err != nil {
@@ -227,7 +230,7 @@ func (s *Service) onSubscription(ctx context.Context, tx *sqlx.Tx, ev *stripe.Ev
 		return err
 	}
 	if c := customerID(sub.Customer); c != "" {
-		if _, err := tx.ExecContext(ctx, qAdoptCustomer, ws, c); err != nil {
+		if err := s.store.adoptCustomer(ctx, tx, ws, c); err != nil {
 			return err
 		}
 	}
@@ -241,15 +244,15 @@ func (s *Service) onSubscription(ctx context.Context, tx *sqlx.Tx, ev *stripe.Ev
 		}
 	}
 	if ended {
-		var current string
-		if err := tx.GetContext(ctx, &current, qCurrentSubscription, ws); err != nil {
+		current, err := s.store.currentSubscription(ctx, tx, ws)
+		if err != nil {
 			return err
 		}
 		if current != "" && current != sub.ID {
 			s.log.Info("stripe: end of a superseded subscription ignored", "workspaceId", ws, "subscription", sub.ID)
 			return nil
 		}
-		_, err := s.applyPlan(ctx, tx, ws, "", string(stripe.SubscriptionStatusCanceled), plans.Starter, ev)
+		_, err = s.applyPlan(ctx, tx, ws, "", string(stripe.SubscriptionStatusCanceled), plans.Starter, ev)
 		return err
 	}
 	plan := s.planOfSubscription(sub)
@@ -273,7 +276,7 @@ func (s *Service) onInvoice(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event, 
 	if err != nil {
 		return err
 	}
-	owners, err := ownersOf(ctx, tx, ws)
+	to, name, err := ownersOf(ctx, tx, s.store, s.owners, ws)
 	if err != nil {
 		return err
 	}
@@ -281,12 +284,12 @@ func (s *Service) onInvoice(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event, 
 	if string(ev.Type) == evInvoicePaymentFailed {
 		tpl, amount = email.TemplatePaymentFailed, inv.AmountDue
 	}
-	for _, o := range owners {
-		data := map[string]any{"WorkspaceName": o.WorkspaceName, "Amount": formatAmount(amount, string(inv.Currency))}
+	for _, addr := range to {
+		data := map[string]any{"WorkspaceName": name, "Amount": formatAmount(amount, string(inv.Currency))}
 		if tpl == email.TemplateInvoiceReady {
 			data["InvoiceURL"] = inv.HostedInvoiceURL
 		}
-		if _, err := s.mailer.Enqueue(ctx, tx, email.Message{WorkspaceID: ws, To: o.Email, Template: tpl, Data: data}); err != nil {
+		if _, err := s.mailer.Enqueue(ctx, tx, email.Message{WorkspaceID: ws, To: addr, Template: tpl, Data: data}); err != nil {
 			return err
 		}
 	}
@@ -297,16 +300,18 @@ func (s *Service) onInvoice(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event, 
 // subscription id, unless a newer subscription event was applied already. It reports
 // whether it applied.
 func (s *Service) applyPlan(ctx context.Context, tx *sqlx.Tx, ws, subID, status, plan string, ev *stripe.Event) (bool, error) {
-	var got string
-	err := tx.GetContext(ctx, &got, qRecordSubscription, ws, nullStr(subID), status, plan, ev.ID, time.Unix(ev.Created, 0).UTC())
-	if pg.IsNoRows(err) {
-		s.log.Info("stripe: stale subscription event skipped", "workspaceId", ws, "eventId", ev.ID)
-		return false, nil
-	}
+	fresh, err := s.store.recordSubscription(ctx, tx, subscriptionState{
+		workspaceID: ws, subscriptionID: subID, status: status, plan: plan,
+		eventID: ev.ID, eventCreated: time.Unix(ev.Created, 0).UTC(),
+	})
 	if err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, qSetPlan, ws, plan, nullStr(subID)); err != nil {
+	if !fresh {
+		s.log.Info("stripe: stale subscription event skipped", "workspaceId", ws, "eventId", ev.ID)
+		return false, nil
+	}
+	if err := s.store.setPlan(ctx, tx, ws, plan, subID); err != nil {
 		return false, err
 	}
 	return true, nil
@@ -314,7 +319,7 @@ func (s *Service) applyPlan(ctx context.Context, tx *sqlx.Tx, ws, subID, status,
 
 // resolveWorkspace finds the event's workspace by the ids it carries (metadata,
 // client_reference_id) or by its Stripe customer. An id that names no workspace is a
-// permanent failure; no clue at all means "not yet" (the job retries).
+// permanent failure (ErrPermanent); no clue at all means "not yet" (the job retries).
 func (s *Service) resolveWorkspace(ctx context.Context, tx *sqlx.Tx, ids []string, customer string) (string, error) {
 	named := ""
 	for _, id := range ids {
@@ -322,30 +327,29 @@ func (s *Service) resolveWorkspace(ctx context.Context, tx *sqlx.Tx, ids []strin
 			continue
 		}
 		named = id
-		if !web.IsUUID(id) {
+		if !isUUID(id) {
 			continue
 		}
-		var ws string
-		err := tx.GetContext(ctx, &ws, qWorkspaceExists, strings.ToLower(id))
-		if err == nil {
-			return ws, nil
-		}
-		if !pg.IsNoRows(err) {
+		id = strings.ToLower(id)
+		ok, err := s.store.workspaceExists(ctx, tx, id)
+		if err != nil {
 			return "", err
+		}
+		if ok {
+			return id, nil
 		}
 	}
 	if customer != "" {
-		var ws string
-		err := tx.GetContext(ctx, &ws, qWorkspaceByCustomer, customer)
-		if err == nil {
-			return ws, nil
-		}
-		if !pg.IsNoRows(err) {
+		ws, ok, err := s.store.workspaceByCustomer(ctx, tx, customer)
+		if err != nil {
 			return "", err
+		}
+		if ok {
+			return ws, nil
 		}
 	}
 	if named != "" {
-		return "", river.JobCancel(fmt.Errorf("billing: workspace %q of the event does not exist", named))
+		return "", permanent("workspace %q of the event does not exist", named)
 	}
 	return "", errUnresolved
 }

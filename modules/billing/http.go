@@ -1,6 +1,7 @@
 package billing
 
 import (
+	"encoding/base64"
 	"errors"
 	"io"
 	"net/http"
@@ -13,10 +14,11 @@ import (
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
 )
 
-// webhookBodyLimit is SPEC §3's 1 MB for Stripe.
+// webhookBodyLimit is the 1 MB body limit of the Stripe webhook.
 const webhookBodyLimit = 1 << 20
 
 type handlers struct {
@@ -101,57 +103,36 @@ func (h *handlers) credits(c echo.Context) error {
 
 func (h *handlers) ledger(c echo.Context) error {
 	p := authn.MustGet(c)
-	page, err := web.ParsePage(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
-	var after *LedgerCursor
-	if page.Cursor != "" {
-		cur, ok := parseLedgerCursor(page.Cursor)
-		if !ok {
-			return apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
-		}
-		after = &cur
-	}
-	rows, next, err := h.svc.Ledger(c.Request().Context(), p.WorkspaceID, page.Limit, after)
+	rows, err := h.svc.Ledger(c.Request().Context(), p.WorkspaceID, req)
 	if err != nil {
 		return err
 	}
-	items := make([]ledgerDTO, len(rows))
-	for i, r := range rows {
-		items[i] = ledgerDTO{ID: r.ID, Delta: r.Delta, Reason: r.Reason, RefID: r.RefID, Balance: r.Balance, CreatedAt: r.CreatedAt.UTC()}
-	}
-	var nextCursor *string
-	if next != nil {
-		nextCursor = web.EncodeCursor(next.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + next.ID)
-	}
-	return c.JSON(http.StatusOK, web.NewList(items, nextCursor))
+	return c.JSON(http.StatusOK, page.Cut(req, rows,
+		func(r LedgerEntry) page.Key { return page.Key{Time: r.CreatedAt, ID: r.ID} },
+		func(r LedgerEntry) ledgerDTO {
+			return ledgerDTO{ID: r.ID, Delta: r.Delta, Reason: r.Reason, RefID: r.RefID, Balance: r.Balance, CreatedAt: r.CreatedAt.UTC()}
+		}))
 }
 
-func parseLedgerCursor(s string) (LedgerCursor, bool) {
-	at, id, ok := strings.Cut(s, "|")
-	if !ok || !web.IsUUID(id) {
-		return LedgerCursor{}, false
-	}
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if err != nil {
-		return LedgerCursor{}, false
-	}
-	return LedgerCursor{CreatedAt: t, ID: strings.ToLower(id)}, true
-}
-
+// The invoice list keeps Stripe's own pager: its cursor is the base64url of the last
+// invoice's id (Stripe's starting_after), opaque to the client like every cursor.
 var stripeIDRe = regexp.MustCompile(`^[A-Za-z0-9_]{1,255}$`)
 
 func (h *handlers) invoices(c echo.Context) error {
 	p := authn.MustGet(c)
-	page, err := web.ParsePage(c)
+	req, err := page.Parse(c.QueryParam("limit"), "")
 	if err != nil {
-		return err
+		return apperr.ValidationFields(map[string]string{"limit": page.ErrLimit.Error()})
 	}
-	if page.Cursor != "" && !stripeIDRe.MatchString(page.Cursor) {
-		return apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
+	after, ok := decodeInvoiceCursor(c.QueryParam("cursor"))
+	if !ok {
+		return apperr.ValidationFields(map[string]string{"cursor": page.ErrCursor.Error()})
 	}
-	rows, next, err := h.svc.Invoices(c.Request().Context(), p.WorkspaceID, page.Limit, page.Cursor)
+	rows, next, err := h.svc.Invoices(c.Request().Context(), p.WorkspaceID, req.Limit, after)
 	if err != nil {
 		return err
 	}
@@ -159,7 +140,30 @@ func (h *handlers) invoices(c echo.Context) error {
 	for i, r := range rows {
 		items[i] = invoiceDTO(r)
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, web.EncodeCursor(next)))
+	return c.JSON(http.StatusOK, page.Of(items, encodeInvoiceCursor(next)))
+}
+
+func encodeInvoiceCursor(invoiceID string) string {
+	if invoiceID == "" {
+		return ""
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte(invoiceID))
+}
+
+// decodeInvoiceCursor returns the invoice id of a cursor ("" for none); ok is false for a
+// cursor this API did not issue.
+func decodeInvoiceCursor(cursor string) (invoiceID string, ok bool) {
+	if cursor == "" {
+		return "", true
+	}
+	if len(cursor) > 512 {
+		return "", false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(cursor, "="))
+	if err != nil || !stripeIDRe.Match(b) {
+		return "", false
+	}
+	return string(b), true
 }
 
 func (h *handlers) checkout(c echo.Context) error {

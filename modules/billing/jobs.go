@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -18,7 +19,7 @@ type ProcessStripeEventArgs struct {
 // Kind implements river.JobArgs.
 func (ProcessStripeEventArgs) Kind() string { return "billing.process_stripe_event" }
 
-// InsertOpts: 10 attempts on the default queue (SPEC §6).
+// InsertOpts: 10 attempts on the default queue.
 func (ProcessStripeEventArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queue.QueueDefault, MaxAttempts: 10}
 }
@@ -39,9 +40,18 @@ func (w *stripeEventWorker) Timeout(*river.Job[ProcessStripeEventArgs]) time.Dur
 	return 30 * time.Second
 }
 
-// Work is idempotent: a processed event is skipped.
+// Work is idempotent: a processed event is skipped. A permanent failure (ErrPermanent)
+// cancels the job; anything else is retried.
 func (w *stripeEventWorker) Work(ctx context.Context, job *river.Job[ProcessStripeEventArgs]) error {
-	return w.svc.ProcessEvent(ctx, job.Args.EventID)
+	return jobError(w.svc.ProcessEvent(ctx, job.Args.EventID))
+}
+
+// jobError maps a service error to River's job control: ErrPermanent cancels the job.
+func jobError(err error) error {
+	if errors.Is(err, ErrPermanent) {
+		return river.JobCancel(err)
+	}
+	return err
 }
 
 // MonthlyGrantArgs is the billing.monthly_grant job. Month ("2006-01") is fixed when the job
@@ -53,7 +63,7 @@ type MonthlyGrantArgs struct {
 // Kind implements river.JobArgs.
 func (MonthlyGrantArgs) Kind() string { return "billing.monthly_grant" }
 
-// InsertOpts: 3 attempts on the default queue (SPEC §6); one job per month even if two
+// InsertOpts: 3 attempts on the default queue; one job per month even if two
 // schedulers fired (the idempotency keys make a second run harmless anyway).
 func (MonthlyGrantArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{
@@ -93,7 +103,7 @@ type monthlySchedule struct {
 	Day, Hour, Minute int
 }
 
-// grantSchedule is "5 0 1 * *" UTC (SPEC §6).
+// grantSchedule is "5 0 1 * *" UTC: 00:05 on the 1st of every month.
 var grantSchedule = monthlySchedule{Day: 1, Hour: 0, Minute: 5}
 
 // Next implements river.PeriodicSchedule: the first run strictly after t.

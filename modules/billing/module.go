@@ -89,6 +89,17 @@ type Roles interface {
 	RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error
 }
 
+// Addresses gives the e-mail addresses billing writes to (auth.Directory implements it), read
+// through q, the pool or the caller's transaction; billing never reads auth's tables.
+type Addresses interface {
+	// OwnerAddresses lists the workspace's OWNERs' addresses, oldest membership first: the
+	// recipients of the low-credit, invoice-ready and payment-failed e-mails.
+	OwnerAddresses(ctx context.Context, q sqlx.QueryerContext, workspaceID string) ([]string, error)
+	// UserEmail is a user's address ("" when unknown): the e-mail of the Stripe customer
+	// created when that owner first opens Checkout or the portal.
+	UserEmail(ctx context.Context, q sqlx.QueryerContext, userID string) (string, error)
+}
+
 // Deps are what the module needs.
 type Deps struct {
 	DB        *pg.DB
@@ -96,36 +107,37 @@ type Deps struct {
 	Publisher realtime.Publisher
 	Mailer    email.Mailer
 	Roles     Roles
+	Addresses Addresses
 	Log       *slog.Logger
-	// Authenticated is the dashboard middleware chain (auth module's Authenticated()).
-	Authenticated []echo.MiddlewareFunc
-	Stripe        StripeConfig
+	// Authed is the dashboard middleware chain (kernel.Deps.Authed).
+	Authed []echo.MiddlewareFunc
+	Stripe StripeConfig
 }
 
 // Module is the billing module.
 type Module struct {
 	credits *ledger
 	svc     *Service
-	auth    []echo.MiddlewareFunc
+	authed  []echo.MiddlewareFunc
 }
 
 // New builds the module.
 func New(d Deps) (*Module, error) {
-	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil || d.Roles == nil {
-		return nil, errors.New("billing: DB, Queue, Publisher, Mailer and Roles are required")
+	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil || d.Roles == nil || d.Addresses == nil {
+		return nil, errors.New("billing: DB, Queue, Publisher, Mailer, Roles and Addresses are required")
 	}
-	if len(d.Authenticated) == 0 {
-		return nil, errors.New("billing: the Authenticated middleware chain is required")
+	if len(d.Authed) == 0 {
+		return nil, errors.New("billing: the Authed middleware chain is required")
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	l := &ledger{db: d.DB, pub: d.Publisher, mailer: d.Mailer}
+	l := &ledger{db: d.DB, pub: d.Publisher, mailer: d.Mailer, owners: d.Addresses}
 	svc, err := newService(d, l)
 	if err != nil {
 		return nil, err
 	}
-	return &Module{credits: l, svc: svc, auth: d.Authenticated}, nil
+	return &Module{credits: l, svc: svc, authed: d.Authed}, nil
 }
 
 // Name implements kernel.Module.

@@ -2,15 +2,13 @@ package billing
 
 import (
 	"bytes"
-	"context"
 	"testing"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
@@ -28,25 +26,26 @@ func TestRegisterGrantsStarterCredits(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		var bill *Module
-		authMod, err := auth.New(auth.Deps{
-			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
-			SignupGrant: func(ctx context.Context, tx *sqlx.Tx, ws string) error { return bill.SignupGrant(ctx, tx, ws) },
-			BcryptCost:  4, RefreshTTL: time.Hour, AppURL: "http://localhost:3000",
+		// The order of main.go: the directory, then billing, then auth with billing's grant.
+		dir := auth.NewDirectory(d.DB)
+		bill, err := New(Deps{
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: dir, Addresses: dir, Log: d.Log,
+			Authed: d.Authed,
 		})
 		if err != nil {
 			return nil, err
 		}
-		bill, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: authMod, Log: d.Log,
-			Authenticated: authMod.Authenticated(),
+		authMod, err := auth.New(auth.Deps{
+			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+			SignupGrant: bill.SignupGrant,
+			BcryptCost:  4, RefreshTTL: time.Hour, AppURL: "http://localhost:3000",
 		})
 		if err != nil {
 			return nil, err
 		}
 		return []kernel.Module{authMod, bill, mail}, nil
 	})
-	r := env.Post("/v1/auth/register", "", map[string]any{"name": "Ada Lovelace", "email": "ada-" + newID() + "@example.com", "password": "correct horse battery"})
+	r := env.Post("/v1/auth/register", "", map[string]any{"name": "Ada Lovelace", "email": "ada-" + pg.NewID() + "@example.com", "password": "correct horse battery"})
 	if r.Status != 201 {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
 	}

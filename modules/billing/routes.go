@@ -6,13 +6,13 @@ import (
 	"github.com/axonhq/axon/platform/authn"
 )
 
-// Routes registers every billing route (SPEC §5 "Billing").
+// Routes registers every billing route (documented in platform/web/openapi.json).
 func (m *Module) Routes(v1 *echo.Group) {
 	h := &handlers{svc: m.svc}
 	owner := authn.RequireRole(authn.RoleOwner)
 	stripeOn := h.requireStripe
 
-	b := v1.Group("/billing", m.auth...)
+	b := v1.Group("/billing", m.authed...)
 	b.GET("/plans", h.catalogue)
 	b.GET("/credits", h.credits)
 	b.GET("/ledger", h.ledger)

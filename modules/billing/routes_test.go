@@ -9,6 +9,7 @@ import (
 
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/pg"
 )
 
 func TestPlansAndCredits(t *testing.T) {
@@ -44,7 +45,7 @@ func TestPlansAndCredits(t *testing.T) {
 	if _, err := te.DB.ExecContext(ctx, `
 WITH l AS (INSERT INTO credit_ledger (id, workspace_id, delta, reason, balance, created_at)
            VALUES ($1, $2, -7, 'MESSAGE_CONSUMED', 0, now() - interval '40 days'))
-UPDATE workspaces SET credit_balance = credit_balance - 7 WHERE id = $2`, newID(), ws.ID); err != nil {
+UPDATE workspaces SET credit_balance = credit_balance - 7 WHERE id = $2`, pg.NewID(), ws.ID); err != nil {
 		t.Fatal(err)
 	}
 	var cr struct {

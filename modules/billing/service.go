@@ -16,6 +16,7 @@ import (
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 )
@@ -24,10 +25,12 @@ import (
 // webhook intake, event processing and the monthly grant.
 type Service struct {
 	db      *pg.DB
+	store   store
 	credits *ledger
 	queue   queue.Inserter
 	mailer  email.Mailer
 	roles   Roles
+	owners  Addresses
 	log     *slog.Logger
 	cfg     StripeConfig
 	stripe  *client.API // nil when STRIPE_SECRET_KEY is empty
@@ -35,7 +38,7 @@ type Service struct {
 }
 
 func newService(d Deps, l *ledger) (*Service, error) {
-	s := &Service{db: d.DB, credits: l, queue: d.Queue, mailer: d.Mailer, roles: d.Roles, log: d.Log, cfg: d.Stripe, now: time.Now}
+	s := &Service{db: d.DB, credits: l, queue: d.Queue, mailer: d.Mailer, roles: d.Roles, owners: d.Addresses, log: d.Log, cfg: d.Stripe, now: time.Now}
 	if d.Stripe.SecretKey != "" {
 		if d.Stripe.WebhookSecret == "" {
 			return nil, errors.New("billing: STRIPE_WEBHOOK_SECRET is required with STRIPE_SECRET_KEY")
@@ -85,8 +88,8 @@ func (s *Service) CreditsSummary(ctx context.Context, workspaceID string) (Credi
 		return CreditsSummary{}, err
 	}
 	start := monthStart(s.now())
-	var c consumedRow
-	if err := s.db.GetContext(ctx, &c, qConsumedSince, workspaceID, start); err != nil {
+	c, err := s.store.consumedSince(ctx, s.db, workspaceID, start)
+	if err != nil {
 		return CreditsSummary{}, err
 	}
 	return CreditsSummary{
@@ -96,29 +99,10 @@ func (s *Service) CreditsSummary(ctx context.Context, workspaceID string) (Credi
 	}, nil
 }
 
-// LedgerCursor is the sort key of a ledger page's last row.
-type LedgerCursor struct {
-	CreatedAt time.Time
-	ID        string
-}
-
-// Ledger lists ledger rows newest first, limit at a time, after the cursor (nil: first
-// page). next is nil on the last page.
-func (s *Service) Ledger(ctx context.Context, workspaceID string, limit int, after *LedgerCursor) (items []LedgerEntry, next *LedgerCursor, err error) {
-	var at *time.Time
-	var id *string
-	if after != nil {
-		at, id = &after.CreatedAt, &after.ID
-	}
-	if err := s.db.SelectContext(ctx, &items, qLedgerPage, workspaceID, at, id, limit+1); err != nil {
-		return nil, nil, err
-	}
-	if len(items) > limit {
-		items = items[:limit]
-		last := items[limit-1]
-		next = &LedgerCursor{CreatedAt: last.CreatedAt, ID: last.ID}
-	}
-	return items, next, nil
+// Ledger returns the workspace's ledger rows newest first after req.After, req.Fetch() of
+// them at most (page.Cut keeps req.Limit and makes the next cursor).
+func (s *Service) Ledger(ctx context.Context, workspaceID string, req page.Request) ([]LedgerEntry, error) {
+	return s.store.ledgerPage(ctx, s.db, workspaceID, req)
 }
 
 // Checkout opens a Stripe Checkout session (mode subscription) for a self-serve plan and
@@ -295,14 +279,14 @@ func (s *Service) Invoices(ctx context.Context, workspaceID string, limit int, s
 }
 
 // ensureCustomer returns the workspace's Stripe customer, creating and storing it on first
-// use. Stripe's idempotency key makes concurrent first uses create one customer, and the
-// conditional UPDATE keeps the first stored id.
+// use with the calling owner's e-mail address. Stripe's idempotency key makes concurrent
+// first uses create one customer, and the conditional UPDATE keeps the first stored id.
 func (s *Service) ensureCustomer(ctx context.Context, w workspaceRow, userID string) (string, error) {
 	if w.CustomerID != nil && *w.CustomerID != "" {
 		return *w.CustomerID, nil
 	}
-	var emailAddr string
-	if err := s.db.GetContext(ctx, &emailAddr, qUserEmail, userID); err != nil && !pg.IsNoRows(err) {
+	emailAddr, err := s.owners.UserEmail(ctx, s.db, userID)
+	if err != nil {
 		return "", err
 	}
 	params := &stripe.CustomerParams{
@@ -318,11 +302,11 @@ func (s *Service) ensureCustomer(ctx context.Context, w workspaceRow, userID str
 	if err != nil {
 		return "", stripeError("customer", err)
 	}
-	res, err := s.db.ExecContext(ctx, qSetCustomer, w.ID, c.ID)
+	stored, err := s.store.setCustomer(ctx, s.db, w.ID, c.ID)
 	if err != nil {
-		return "", pg.MapError(err)
+		return "", err
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if !stored {
 		cur, err := s.workspace(ctx, w.ID)
 		if err != nil {
 			return "", err
@@ -343,22 +327,15 @@ func (s *Service) ownerWorkspace(ctx context.Context, workspaceID, userID string
 		if err := s.roles.RequireRoleTx(ctx, tx, workspaceID, userID, authn.RoleOwner); err != nil {
 			return err
 		}
-		err := tx.GetContext(ctx, &w, qWorkspace, workspaceID)
-		if pg.IsNoRows(err) {
-			return apperr.NotFoundf("Workspace")
-		}
+		var err error
+		w, err = s.store.workspace(ctx, tx, workspaceID)
 		return err
 	})
 	return w, err
 }
 
 func (s *Service) workspace(ctx context.Context, id string) (workspaceRow, error) {
-	var w workspaceRow
-	err := s.db.GetContext(ctx, &w, qWorkspace, id)
-	if pg.IsNoRows(err) {
-		return w, apperr.NotFoundf("Workspace")
-	}
-	return w, err
+	return s.store.workspace(ctx, s.db, id)
 }
 
 // priceForPlan is the configured recurring price id of a plan, or "".
@@ -419,15 +396,15 @@ func (s *Service) GrantMonthly(ctx context.Context, month string) (granted int, 
 	}
 	after := "00000000-0000-0000-0000-000000000000"
 	for {
-		var batch []grantTarget
-		if err := s.db.SelectContext(ctx, &batch, qGrantBatch, after, grantBatch, start); err != nil {
+		batch, err := s.store.grantBatch(ctx, s.db, after, grantBatch, start)
+		if err != nil {
 			return granted, err
 		}
 		if len(batch) == 0 {
 			return granted, nil
 		}
 		n := 0
-		err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 			n = 0
 			for _, w := range batch {
 				credits := plans.MustGet(w.Plan).MonthlyCredits

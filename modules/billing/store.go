@@ -2,10 +2,14 @@ package billing
 
 import (
 	"context"
+	"fmt"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
+	"github.com/axonhq/axon/platform/pg"
 )
 
 // The ledger. qApplyChange moves the balance and writes the ledger row in one statement:
@@ -43,14 +47,6 @@ FROM workspaces WHERE id = $1`
 INSERT INTO billing_notices (workspace_id, kind, day)
 VALUES ($1, $2, (now() AT TIME ZONE 'UTC')::date)
 ON CONFLICT DO NOTHING`
-
-	qOwners = `
-SELECT u.email, w.name AS workspace_name
-FROM workspace_members m
-JOIN users u ON u.id = m.user_id
-JOIN workspaces w ON w.id = m.workspace_id
-WHERE m.workspace_id = $1 AND m.role = 'OWNER'
-ORDER BY m.joined_at`
 )
 
 // Reads for the dashboard.
@@ -58,6 +54,8 @@ const (
 	qWorkspace = `
 SELECT id, name, plan, credit_balance, stripe_customer_id, stripe_subscription_id
 FROM workspaces WHERE id = $1`
+
+	qWorkspaceName = `SELECT name FROM workspaces WHERE id = $1`
 
 	qConsumedSince = `
 SELECT COALESCE(SUM(-delta) FILTER (WHERE reason = 'MESSAGE_CONSUMED'), 0) AS messages,
@@ -68,7 +66,7 @@ WHERE workspace_id = $1 AND created_at >= $2
   AND reason IN ('MESSAGE_CONSUMED', 'VOICE_CONSUMED', 'TAGGING_CONSUMED')`
 
 	// qLedgerPage lists newest first; $2/$3 is the (created_at, id) of the previous page's
-	// last row, or NULL for the first page.
+	// last row, or NULL for the first page (page.Key.Args).
 	qLedgerPage = `
 SELECT id, delta, reason, ref_id, balance, created_at
 FROM credit_ledger
@@ -85,8 +83,6 @@ UPDATE workspaces SET stripe_customer_id = $2, updated_at = now()
 WHERE id = $1 AND stripe_customer_id IS NULL`
 
 	qWorkspaceByCustomer = `SELECT id FROM workspaces WHERE stripe_customer_id = $1`
-
-	qUserEmail = `SELECT email FROM users WHERE id = $1`
 
 	qWorkspaceExists = `SELECT id FROM workspaces WHERE id = $1`
 
@@ -149,11 +145,6 @@ type stateRow struct {
 	KeyUsed bool `db:"key_used"`
 }
 
-type ownerRow struct {
-	Email         string `db:"email"`
-	WorkspaceName string `db:"workspace_name"`
-}
-
 type workspaceRow struct {
 	ID             string  `db:"id"`
 	Name           string  `db:"name"`
@@ -191,10 +182,192 @@ type grantTarget struct {
 	Plan string `db:"plan"`
 }
 
-func ownersOf(ctx context.Context, q sqlx.QueryerContext, workspaceID string) ([]ownerRow, error) {
-	var out []ownerRow
-	err := sqlx.SelectContext(ctx, q, &out, qOwners, workspaceID)
-	return out, err
+// store runs billing's SQL. Every method takes the pool or the caller's transaction; the
+// service decides which. Missing rows come back as apperr NOT_FOUND where a caller would
+// report them, or as found=false where a caller decides.
+type store struct{}
+
+// applyChange moves the balance and writes the ledger row (qApplyChange).
+func (store) applyChange(ctx context.Context, q sqlx.QueryerContext, id string, ch change) (applyResult, error) {
+	var r applyResult
+	err := sqlx.GetContext(ctx, q, &r, qApplyChange,
+		id, ch.workspaceID, ch.delta, string(ch.reason), nullStr(ch.refID), nullStr(ch.key))
+	return r, err
 }
 
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
+// undoChange takes delta back off the balance and returns the balance.
+func (store) undoChange(ctx context.Context, q sqlx.QueryerContext, workspaceID string, delta int) (int, error) {
+	var bal int
+	err := sqlx.GetContext(ctx, q, &bal, qUndoChange, workspaceID, delta)
+	return bal, err
+}
+
+// balanceAndKey reads the balance and whether key (optional) is used; NOT_FOUND for an
+// unknown workspace.
+func (store) balanceAndKey(ctx context.Context, q sqlx.QueryerContext, workspaceID, key string) (stateRow, error) {
+	var s stateRow
+	err := sqlx.GetContext(ctx, q, &s, qBalanceAndKey, workspaceID, nullStr(key))
+	if pg.IsNoRows(err) {
+		return s, apperr.NotFoundf("Workspace")
+	}
+	return s, err
+}
+
+// balance reads the credit balance; NOT_FOUND for an unknown workspace.
+func (store) balance(ctx context.Context, q sqlx.QueryerContext, workspaceID string) (int, error) {
+	var b int
+	err := sqlx.GetContext(ctx, q, &b, qBalance, workspaceID)
+	if pg.IsNoRows(err) {
+		return 0, apperr.NotFoundf("Workspace")
+	}
+	return b, err
+}
+
+// insertNotice records today's notice of kind and reports whether it is new (false: already
+// sent today).
+func (store) insertNotice(ctx context.Context, e sqlx.ExecerContext, workspaceID, kind string) (bool, error) {
+	res, err := e.ExecContext(ctx, qInsertNotice, workspaceID, kind)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// workspace reads the workspace's billing state; NOT_FOUND for an unknown workspace.
+func (store) workspace(ctx context.Context, q sqlx.QueryerContext, id string) (workspaceRow, error) {
+	var w workspaceRow
+	err := sqlx.GetContext(ctx, q, &w, qWorkspace, id)
+	if pg.IsNoRows(err) {
+		return w, apperr.NotFoundf("Workspace")
+	}
+	return w, err
+}
+
+// workspaceName reads the workspace's display name (for e-mails); NOT_FOUND for an unknown
+// workspace.
+func (store) workspaceName(ctx context.Context, q sqlx.QueryerContext, id string) (string, error) {
+	var name string
+	err := sqlx.GetContext(ctx, q, &name, qWorkspaceName, id)
+	if pg.IsNoRows(err) {
+		return "", apperr.NotFoundf("Workspace")
+	}
+	return name, err
+}
+
+// consumedSince sums the credits consumed per kind since start.
+func (store) consumedSince(ctx context.Context, q sqlx.QueryerContext, workspaceID string, start time.Time) (consumedRow, error) {
+	var c consumedRow
+	err := sqlx.GetContext(ctx, q, &c, qConsumedSince, workspaceID, start)
+	return c, err
+}
+
+// ledgerPage returns up to req.Fetch() ledger rows after req.After, newest first.
+func (store) ledgerPage(ctx context.Context, q sqlx.QueryerContext, workspaceID string, req page.Request) ([]LedgerEntry, error) {
+	at, id := req.After.Args()
+	var rows []LedgerEntry
+	err := sqlx.SelectContext(ctx, q, &rows, qLedgerPage, workspaceID, at, id, req.Fetch())
+	return rows, err
+}
+
+// setCustomer stores the workspace's Stripe customer unless it has one; false when it had.
+func (store) setCustomer(ctx context.Context, e sqlx.ExecerContext, workspaceID, customer string) (bool, error) {
+	res, err := e.ExecContext(ctx, qSetCustomer, workspaceID, customer)
+	if err != nil {
+		return false, pg.MapError(err)
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// adoptCustomer stores customer for a workspace that has none, unless another workspace
+// holds it.
+func (store) adoptCustomer(ctx context.Context, e sqlx.ExecerContext, workspaceID, customer string) error {
+	_, err := e.ExecContext(ctx, qAdoptCustomer, workspaceID, customer)
+	return err
+}
+
+// workspaceExists reports whether a workspace has the id (a canonical UUID).
+func (store) workspaceExists(ctx context.Context, q sqlx.QueryerContext, id string) (bool, error) {
+	var ws string
+	err := sqlx.GetContext(ctx, q, &ws, qWorkspaceExists, id)
+	if pg.IsNoRows(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// workspaceByCustomer finds the workspace of a Stripe customer; found is false when none.
+func (store) workspaceByCustomer(ctx context.Context, q sqlx.QueryerContext, customer string) (id string, found bool, err error) {
+	err = sqlx.GetContext(ctx, q, &id, qWorkspaceByCustomer, customer)
+	if pg.IsNoRows(err) {
+		return "", false, nil
+	}
+	return id, err == nil, err
+}
+
+// subscriptionState is one applied subscription event.
+type subscriptionState struct {
+	workspaceID, subscriptionID, status, plan, eventID string
+	eventCreated                                       time.Time
+}
+
+// recordSubscription stores s unless a newer event was applied; false when s is stale.
+func (store) recordSubscription(ctx context.Context, q sqlx.QueryerContext, s subscriptionState) (bool, error) {
+	var got string
+	err := sqlx.GetContext(ctx, q, &got, qRecordSubscription,
+		s.workspaceID, nullStr(s.subscriptionID), s.status, s.plan, s.eventID, s.eventCreated)
+	if pg.IsNoRows(err) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// setPlan sets the workspace's plan and subscription id ("" clears it).
+func (store) setPlan(ctx context.Context, e sqlx.ExecerContext, workspaceID, plan, subscriptionID string) error {
+	_, err := e.ExecContext(ctx, qSetPlan, workspaceID, plan, nullStr(subscriptionID))
+	return err
+}
+
+// currentSubscription is the workspace's subscription id, "" when none.
+func (store) currentSubscription(ctx context.Context, q sqlx.QueryerContext, workspaceID string) (string, error) {
+	var sub string
+	err := sqlx.GetContext(ctx, q, &sub, qCurrentSubscription, workspaceID)
+	return sub, err
+}
+
+// insertEvent stores a Stripe event; false when its id is stored already.
+func (store) insertEvent(ctx context.Context, e sqlx.ExecerContext, id, typ string, payload []byte) (bool, error) {
+	res, err := e.ExecContext(ctx, qInsertEvent, id, typ, payload)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n > 0, err
+}
+
+// lockEvent reads a stored event FOR UPDATE (q must be a transaction); found is false when
+// the id is not stored.
+func (store) lockEvent(ctx context.Context, q sqlx.QueryerContext, id string) (row eventRow, found bool, err error) {
+	err = sqlx.GetContext(ctx, q, &row, qEventForUpdate, id)
+	if pg.IsNoRows(err) {
+		return row, false, nil
+	}
+	return row, err == nil, err
+}
+
+// markProcessed sets the event's processed_at.
+func (store) markProcessed(ctx context.Context, e sqlx.ExecerContext, id string) error {
+	_, err := e.ExecContext(ctx, qMarkProcessed, id)
+	return err
+}
+
+// grantBatch lists up to limit workspaces after the id after that the monthly grant covers
+// (created before monthStart, not ENTERPRISE), in id order.
+func (store) grantBatch(ctx context.Context, q sqlx.QueryerContext, after string, limit int, monthStart time.Time) ([]grantTarget, error) {
+	var out []grantTarget
+	if err := sqlx.SelectContext(ctx, q, &out, qGrantBatch, after, limit, monthStart); err != nil {
+		return nil, fmt.Errorf("billing: grant batch: %w", err)
+	}
+	return out, nil
+}

@@ -15,13 +15,11 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/labstack/echo/v4"
 	"github.com/stripe/stripe-go/v76"
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
-	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
@@ -65,18 +63,13 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 				FrontendURL: "http://localhost:3000/",
 			}
 		}
-		// The owner routes re-read the caller's role through auth, as main.go wires it.
-		roles, err := auth.New(auth.Deps{
-			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
-			BcryptCost: 4, RefreshTTL: time.Hour,
-		})
-		if err != nil {
-			return nil, err
-		}
+		// The owner routes re-read the caller's role and the e-mails find the owners through
+		// auth's directory, as main.go wires it.
+		dir := auth.NewDirectory(d.DB)
 		te.mod, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: roles, Log: d.Log,
-			Authenticated: []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
-			Stripe:        sc,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Roles: dir, Addresses: dir, Log: d.Log,
+			Authed: d.Authed,
+			Stripe: sc,
 		})
 		if err != nil {
 			return nil, err

@@ -153,7 +153,7 @@ func TestUnresolvedEventIsRetried(t *testing.T) {
 	}
 	err := te.mod.svc.ProcessEvent(ctx, id)
 	var cancel *rivertype.JobCancelError
-	if !errors.Is(err, errUnresolved) || errors.As(err, &cancel) {
+	if !errors.Is(err, errUnresolved) || errors.As(jobError(err), &cancel) {
 		t.Fatalf("err = %v, want a retryable errUnresolved", err)
 	}
 	if n := te.count(t, `SELECT count(*) FROM stripe_events WHERE id = $1 AND processed_at IS NULL`, id); n != 1 {
@@ -174,8 +174,9 @@ func TestUnresolvedEventIsRetried(t *testing.T) {
 	if r := te.postWebhook(body, sig); r.Status != http.StatusOK {
 		t.Fatal(r.Status)
 	}
-	if err := te.mod.svc.ProcessEvent(ctx, id); !errors.As(err, &cancel) {
-		t.Fatalf("err = %v, want JobCancel", err)
+	// The service says so (ErrPermanent); the job layer cancels the job.
+	if err := te.mod.svc.ProcessEvent(ctx, id); !errors.Is(err, ErrPermanent) || !errors.As(jobError(err), &cancel) {
+		t.Fatalf("err = %v, want ErrPermanent, cancelled by the job", err)
 	}
 }
 
