@@ -127,7 +127,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 		if err != nil {
 			return nil, err
 		}
-		bill, err = billing.New(billing.Deps{DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log, Authenticated: authMod.Authenticated(), Roles: authMod})
+		bill, err = billing.New(billing.Deps{DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log, Authed: d.Authed, Roles: auth.NewDirectory(d.DB), Addresses: auth.NewDirectory(d.DB)})
 		if err != nil {
 			return nil, err
 		}
