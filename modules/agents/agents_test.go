@@ -22,24 +22,97 @@ import (
 	"github.com/axonhq/axon/platform/web"
 )
 
-// newEnv serves the agents module alone behind the real access-token middleware.
-func newEnv(t *testing.T) (*apitest.Env, *agents.Module) {
+// newEnv serves the agents module alone behind the real access-token middleware, with
+// in-memory stand-ins for ingestion's knowledge and channels' links.
+func newEnv(t *testing.T) (*apitest.Env, *links) {
 	t.Helper()
-	var mod *agents.Module
+	l := newLinks()
 	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
-		var err error
-		mod, err = agents.New(agents.Deps{
+		mod, err := agents.New(agents.Deps{
 			DB: d.DB, Publisher: d.Publisher, Log: d.Log,
-			Authenticated: []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
-			// Stands in for ingestion: the rows go in the same transaction as the agent.
-			RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
-				_, err := tx.ExecContext(ctx, `DELETE FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2`, workspaceID, agentID)
-				return err
-			},
+			Authed:    []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
+			Knowledge: l, Channels: l,
 		})
 		return []kernel.Module{mod}, err
 	})
-	return env, mod
+	return env, l
+}
+
+// links stands in for ingestion (agents.KnowledgeBase) and channels (agents.ChannelLinks):
+// an agent's channels, its documents per status and chunks. fail makes the removals fail.
+type links struct {
+	mu       sync.Mutex
+	channels map[string][]agents.Channel // agent id → channels
+	docs     map[string]map[string]int   // agent id → status → documents
+	chunks   map[string]int              // agent id → chunks
+	calls    int                         // ChannelCounts + DocCounts calls
+	fail     error
+}
+
+func (l *links) ChannelCounts(_ context.Context, _ string, ids []string) (map[string]int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	out := map[string]int{}
+	for _, id := range ids {
+		if n := len(l.channels[id]); n > 0 {
+			out[id] = n
+		}
+	}
+	return out, nil
+}
+
+func (l *links) AgentChannels(_ context.Context, _, id string) ([]agents.Channel, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]agents.Channel{}, l.channels[id]...), nil
+}
+
+func (l *links) UnlinkAgent(_ context.Context, _ *sqlx.Tx, _, id string) error {
+	return l.remove(func() { delete(l.channels, id) })
+}
+
+func (l *links) DocCounts(_ context.Context, _ string, ids []string) (map[string]int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.calls++
+	out := map[string]int{}
+	for _, id := range ids {
+		for _, n := range l.docs[id] {
+			out[id] += n
+		}
+	}
+	return out, nil
+}
+
+func (l *links) StatusCounts(_ context.Context, _, id string) (map[string]int, int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for st, n := range l.docs[id] {
+		out[st] = n
+	}
+	return out, l.chunks[id], nil
+}
+
+func (l *links) RemoveAgentKnowledge(_ context.Context, _ *sqlx.Tx, _, id string) error {
+	return l.remove(func() { delete(l.docs, id); delete(l.chunks, id) })
+}
+
+func newLinks() *links {
+	return &links{channels: map[string][]agents.Channel{}, docs: map[string]map[string]int{}, chunks: map[string]int{}}
+}
+
+// remove runs fn unless fail is set. The real removals write in the delete's transaction;
+// the stand-in only checks that an error from them aborts the delete.
+func (l *links) remove(fn func()) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fail != nil {
+		return l.fail
+	}
+	fn()
+	return nil
 }
 
 const minimal = `{"name":"Support bot","systemPrompt":"You answer questions about Acme."}`
@@ -392,7 +465,7 @@ func TestConcurrentCreateRespectsLimit(t *testing.T) {
 
 func TestCrossWorkspaceIsNotFound(t *testing.T) {
 	t.Parallel()
-	env, mod := newEnv(t)
+	env, _ := newEnv(t)
 	a := env.NewWorkspace("PRO", 0)
 	b := env.NewWorkspace("PRO", 0)
 	agent := createAgent(t, env, a.Token, minimal)
@@ -416,7 +489,7 @@ func TestCrossWorkspaceIsNotFound(t *testing.T) {
 	if got["name"] != "Support bot" || got["status"] != "ACTIVE" || got["widgetConfig"].(map[string]any)["theme"] != "light" {
 		t.Errorf("agent changed by another workspace: %v", got)
 	}
-	if _, err := mod.Directory().Get(context.Background(), b.ID, id); apperr.CodeOf(err) != apperr.NotFound {
+	if _, err := agents.NewDirectory(env.DB).Get(context.Background(), b.ID, id); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("Directory.Get from another workspace: %v", err)
 	}
 }
@@ -448,26 +521,18 @@ func TestRolesAndAuth(t *testing.T) {
 
 func TestDeleteKeepsConversationsAndRemovesKnowledge(t *testing.T) {
 	t.Parallel()
-	env, mod := newEnv(t)
+	env, l := newEnv(t)
+	dir := agents.NewDirectory(env.DB)
 	ws := env.NewWorkspace("PRO", 0)
 	id := createAgent(t, env, ws.Token, minimal)["id"].(string)
+	other := createAgent(t, env, ws.Token, minimal)["id"].(string)
 	ctx := context.Background()
 	channelID, convID := uuid.NewString(), uuid.NewString()
-	mustExec(t, env, `INSERT INTO channels (id, workspace_id, type, is_active) VALUES ($1, $2, 'WEB', true)`, channelID, ws.ID)
-	mustExec(t, env, `INSERT INTO agent_channels (agent_id, channel_id) VALUES ($1, $2)`, id, channelID)
-	for i, st := range []string{"READY", "PROCESSING", "ERROR", "PENDING"} {
-		docID := uuid.NewString()
-		chunks := 0
-		if st == "READY" {
-			chunks = 2
-		}
-		mustExec(t, env, `INSERT INTO knowledge_docs (id, workspace_id, agent_id, type, title, status, chunk_count)
-			VALUES ($1, $2, $3, 'TEXT', $4, $5, $6)`, docID, ws.ID, id, "doc "+st, st, chunks)
-		for c := range chunks {
-			mustExec(t, env, `INSERT INTO knowledge_chunks (id, doc_id, workspace_id, agent_id, chunk_idx, content, embedding)
-				VALUES ($1, $2, $3, $4, $5, 'text', array_fill(0.1::real, ARRAY[1536])::vector)`, uuid.NewString(), docID, ws.ID, id, c+i)
-		}
-	}
+	l.mu.Lock()
+	l.channels[id] = []agents.Channel{{ID: channelID, Type: "WEB", IsActive: true}}
+	l.docs[id] = map[string]int{"READY": 1, "PROCESSING": 1, "ERROR": 1, "PENDING": 1}
+	l.chunks[id] = 2
+	l.mu.Unlock()
 	mustExec(t, env, `INSERT INTO conversations (id, workspace_id, agent_id, channel_type) VALUES ($1, $2, $3, 'WEB')`, convID, ws.ID, id)
 
 	d := env.Get("/v1/agents/"+id, ws.Token).Map(t)
@@ -479,15 +544,36 @@ func TestDeleteKeepsConversationsAndRemovesKnowledge(t *testing.T) {
 	}
 	var list struct{ Items []map[string]any }
 	env.Get("/v1/agents", ws.Token).JSON(t, &list)
-	if len(list.Items) != 1 || list.Items[0]["channelCount"] != 1.0 || list.Items[0]["knowledgeCount"] != 4.0 {
+	if len(list.Items) != 2 || list.Items[1]["channelCount"] != 1.0 || list.Items[1]["knowledgeCount"] != 4.0 ||
+		list.Items[0]["channelCount"] != 0.0 || list.Items[0]["knowledgeCount"] != 0.0 {
 		t.Errorf("list = %v", list.Items)
 	}
-	if ag, err := mod.Directory().Get(ctx, ws.ID, id); err != nil || ag.Name != "Support bot" || ag.SystemPrompt == "" || ag.WorkspaceID != ws.ID {
+	if ag, err := dir.Get(ctx, ws.ID, id); err != nil || ag.Name != "Support bot" || ag.SystemPrompt == "" || ag.WorkspaceID != ws.ID {
 		t.Errorf("Directory.Get = %+v, %v", ag, err)
 	}
 
+	// A removal that fails aborts the whole delete.
+	l.mu.Lock()
+	l.fail = errors.New("knowledge store down")
+	l.mu.Unlock()
+	if res := del(env, "/v1/agents/"+id, ws.Token); res.Status != http.StatusInternalServerError {
+		t.Fatalf("delete with a failing removal: %d %s", res.Status, res.Body)
+	}
+	if err := dir.Exists(ctx, ws.ID, id); err != nil {
+		t.Fatalf("the agent went although its knowledge stayed: %v", err)
+	}
+	l.mu.Lock()
+	l.fail = nil
+	l.mu.Unlock()
+
 	if res := del(env, "/v1/agents/"+id, ws.Token); res.Status != http.StatusNoContent {
 		t.Fatalf("delete: %d %s", res.Status, res.Body)
+	}
+	l.mu.Lock()
+	left := len(l.channels[id]) + len(l.docs[id]) + l.chunks[id]
+	l.mu.Unlock()
+	if left != 0 {
+		t.Errorf("links left after delete: %d", left)
 	}
 	for _, c := range []struct {
 		q    string
@@ -495,27 +581,26 @@ func TestDeleteKeepsConversationsAndRemovesKnowledge(t *testing.T) {
 		want int
 	}{
 		{`SELECT count(*) FROM conversations WHERE id = $1 AND agent_id IS NOT NULL`, convID, 1},
-		{`SELECT count(*) FROM knowledge_docs WHERE agent_id = $1`, id, 0},
-		{`SELECT count(*) FROM knowledge_chunks WHERE agent_id = $1`, id, 0},
-		{`SELECT count(*) FROM agent_channels WHERE agent_id = $1`, id, 0},
-		{`SELECT count(*) FROM channels WHERE id = $1`, channelID, 1},
 		{`SELECT count(*) FROM agents WHERE id = $1 AND deleted_at IS NOT NULL`, id, 1},
 	} {
 		if n := count(t, env, c.q, c.arg); n != c.want {
 			t.Errorf("%s = %d, want %d", c.q, n, c.want)
 		}
 	}
-	if _, err := mod.Directory().Get(ctx, ws.ID, id); apperr.CodeOf(err) != apperr.NotFound {
+	if _, err := dir.Get(ctx, ws.ID, id); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("Directory.Get of a deleted agent: %v", err)
 	}
-	if _, err := mod.Directory().Get(ctx, ws.ID, "nope"); apperr.CodeOf(err) != apperr.NotFound {
+	if _, err := dir.Get(ctx, ws.ID, "nope"); apperr.CodeOf(err) != apperr.NotFound {
 		t.Errorf("Directory.Get of a malformed id: %v", err)
+	}
+	if err := dir.Exists(ctx, ws.ID, other); err != nil {
+		t.Errorf("Directory.Exists of a live agent: %v", err)
 	}
 }
 
 func TestPagination(t *testing.T) {
 	t.Parallel()
-	env, _ := newEnv(t)
+	env, l := newEnv(t)
 	ws := env.NewWorkspace("PRO", 0)
 	var ids []string
 	for range 5 {
@@ -527,7 +612,12 @@ func TestPagination(t *testing.T) {
 	}
 	var seen []string
 	path := "/v1/agents?limit=2"
+	l.mu.Lock()
+	l.calls = 0
+	l.mu.Unlock()
+	pages := 0
 	for i := 0; ; i++ {
+		pages++
 		var p page
 		res := env.Get(path, ws.Token)
 		if res.Status != http.StatusOK {
@@ -549,6 +639,13 @@ func TestPagination(t *testing.T) {
 	want := []string{ids[4], ids[3], ids[2], ids[1], ids[0]}
 	if jsonOf(seen) != jsonOf(want) {
 		t.Errorf("pages = %v, want %v", seen, want)
+	}
+	// The counts are asked once per page for all its agents, not once per agent.
+	l.mu.Lock()
+	calls := l.calls
+	l.mu.Unlock()
+	if calls != 2*pages {
+		t.Errorf("%d count calls for %d pages, want 2 per page", calls, pages)
 	}
 	env.Get("/v1/agents?limit=0", ws.Token).ExpectError(t, 400, "VALIDATION_ERROR")
 	env.Get("/v1/agents?limit=101", ws.Token).ExpectError(t, 400, "VALIDATION_ERROR")

@@ -13,8 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -324,51 +324,18 @@ func checkWidget(p web.Problems, c *WidgetChanges) {
 	notNull(p, "streaming", c.Streaming)
 }
 
-// Cursor: "<created_at RFC 3339>|<id>" of the last item of a page.
-
-func parseCursor(raw string) (ListQuery, error) {
-	q := ListQuery{}
-	if raw == "" {
-		return q, nil
-	}
-	ts, id, ok := strings.Cut(raw, "|")
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if !ok || err != nil || !web.IsUUID(id) {
-		return q, apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
-	}
-	q.AfterTime, q.AfterID = t, id
-	return q, nil
-}
-
-func cursorOf(r ListItem) *string {
-	return web.EncodeCursor(r.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + r.ID)
-}
-
 // Handlers: decode → validate → one service call → encode.
 
 func (h *handlers) list(c echo.Context) error {
-	page, err := web.ParsePageRaw(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
-	q, err := parseCursor(page.Cursor)
+	rows, err := h.svc.List(c.Request().Context(), authn.MustGet(c).WorkspaceID, req)
 	if err != nil {
 		return err
 	}
-	q.Limit = page.Limit
-	rows, more, err := h.svc.List(c.Request().Context(), authn.MustGet(c).WorkspaceID, q)
-	if err != nil {
-		return err
-	}
-	items := make([]listItemDTO, 0, len(rows))
-	for _, r := range rows {
-		items = append(items, toListItem(r))
-	}
-	var next *string
-	if more {
-		next = cursorOf(rows[len(rows)-1])
-	}
-	return c.JSON(http.StatusOK, web.NewList(items, next))
+	return c.JSON(http.StatusOK, page.Cut(req, rows, ListItem.key, toListItem))
 }
 
 func (h *handlers) create(c echo.Context) error {

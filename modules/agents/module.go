@@ -3,13 +3,15 @@
 // configuration and the plan's agent limit. Deleting an agent is a soft delete that removes
 // its knowledge and channel links and keeps its conversations.
 //
-// Other modules reach agents only through the Directory contract below.
+// Other modules read agents through the Directory (directory.go), built before them, and
+// get answers through the Responder (responder.go). The agents routes are built last: they
+// show each agent's knowledge and channels, which ingestion and channels own, through the
+// KnowledgeBase and ChannelLinks contracts below.
 package agents
 
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 
 	"github.com/jmoiron/sqlx"
@@ -20,16 +22,42 @@ import (
 	"github.com/axonhq/axon/platform/realtime"
 )
 
+// KnowledgeBase is what the agents routes need of an agent's knowledge; the ingestion module
+// implements it.
+type KnowledgeBase interface {
+	// DocCounts returns how many documents each of the agents has; an agent without any
+	// is absent from the map.
+	DocCounts(ctx context.Context, workspaceID string, agentIDs []string) (map[string]int, error)
+	// StatusCounts returns the agent's documents per status (READY, PENDING, PROCESSING,
+	// ERROR) and the sum of their chunk counts.
+	StatusCounts(ctx context.Context, workspaceID, agentID string) (byStatus map[string]int, chunks int, err error)
+	// RemoveAgentKnowledge deletes the agent's documents, chunks and stored files inside
+	// the agent's delete transaction tx.
+	RemoveAgentKnowledge(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
+}
+
+// ChannelLinks is what the agents routes need of an agent's links to the workspace's
+// channels; the channels module implements it.
+type ChannelLinks interface {
+	// ChannelCounts returns how many channels each of the agents is linked to; an agent
+	// without any is absent from the map.
+	ChannelCounts(ctx context.Context, workspaceID string, agentIDs []string) (map[string]int, error)
+	// AgentChannels returns the channels linked to the agent, ordered by type.
+	AgentChannels(ctx context.Context, workspaceID, agentID string) ([]Channel, error)
+	// UnlinkAgent removes the agent's channel links inside the agent's delete transaction
+	// tx; the channels themselves stay.
+	UnlinkAgent(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
+}
+
 // Deps are what the module needs.
 type Deps struct {
 	DB        *pg.DB
 	Publisher realtime.Publisher
-	// Authenticated is the middleware chain of every dashboard route (auth's Authenticated()).
-	Authenticated []echo.MiddlewareFunc
-	Log           *slog.Logger
-	// RemoveKnowledge deletes an agent's knowledge (documents, chunks, stored files) inside
-	// the agent's delete transaction; ingestion owns that data and implements it.
-	RemoveKnowledge func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
+	// Authed is the middleware chain of every dashboard route (kernel.Deps.Authed).
+	Authed    []echo.MiddlewareFunc
+	Log       *slog.Logger
+	Knowledge KnowledgeBase
+	Channels  ChannelLinks
 }
 
 // Module is the agents module.
@@ -40,16 +68,14 @@ type Module struct {
 
 // New builds the module. It fails when a required dependency is missing.
 func New(d Deps) (*Module, error) {
-	if d.DB == nil || d.Publisher == nil || len(d.Authenticated) == 0 {
-		return nil, errors.New("agents: DB, Publisher and Authenticated are required")
+	if d.DB == nil || d.Publisher == nil || len(d.Authed) == 0 || d.Knowledge == nil || d.Channels == nil {
+		return nil, errors.New("agents: DB, Publisher, Authed, Knowledge and Channels are required")
 	}
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	if d.RemoveKnowledge == nil {
-		return nil, fmt.Errorf("agents: RemoveKnowledge is required")
-	}
-	return &Module{svc: &Service{db: d.DB, pub: d.Publisher, log: d.Log, removeKnowledge: d.RemoveKnowledge}, authed: d.Authenticated}, nil
+	svc := &Service{db: d.DB, pub: d.Publisher, log: d.Log, knowledge: d.Knowledge, channels: d.Channels}
+	return &Module{svc: svc, authed: d.Authed}, nil
 }
 
 // Name implements kernel.Module.
@@ -57,35 +83,3 @@ func (m *Module) Name() string { return "agents" }
 
 // Workers implements kernel.Module; agents has no jobs.
 func (m *Module) Workers(*river.Workers) error { return nil }
-
-// Directory returns the read contract other modules use to look agents up.
-func (m *Module) Directory() Directory { return m.svc }
-
-// Directory looks agents up for other modules (ingestion checks that an agent exists before
-// it stores knowledge; channels reads the agent's settings to answer).
-type Directory interface {
-	// Get returns the agent of the workspace. It returns an apperr NOT_FOUND error when the
-	// agent does not exist, belongs to another workspace or was deleted.
-	Get(ctx context.Context, workspaceID, agentID string) (Agent, error)
-	// Public returns a live agent by id alone, with its avatar and widget configuration,
-	// for the public widget routes (which know no workspace). NOT_FOUND as Get.
-	Public(ctx context.Context, agentID string) (PublicAgent, error)
-}
-
-// Agent is an agent's settings as other modules see them.
-type Agent struct {
-	ID               string
-	WorkspaceID      string
-	Name             string
-	SystemPrompt     string
-	Status           string // ACTIVE | INACTIVE | DRAFT
-	Mode             string // TEXT | VOICE | BOTH
-	HandoffEnabled   bool
-	HandoffThreshold float64 // 0..1: answers scored below it are handed off
-	HandoffDest      string  // NONE | LIVE_AGENT | EMAIL_QUEUE | ZENDESK | FRESHDESK
-	RoutingPolicy    string  // free text for the handoff decision; "" when none
-	BusinessHours    *BusinessHours
-	TaggingEnabled   bool
-	AvailableTags    []string
-	AllowedOrigins   []string // widget CORS origins; empty = any origin
-}

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/modules/agents"
@@ -123,32 +122,26 @@ func (k retrieverKnowledge) Search(ctx context.Context, ws, agent, query string,
 func newKnowledgeEnv(t *testing.T, title, content string) *knowledgeEnv {
 	t.Helper()
 	ke := &knowledgeEnv{}
-	var ing *ingestion.Module
+	var dir *agents.Directory
 	ke.env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		auth := []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)}
-		var err error
-		ke.agents, err = agents.New(agents.Deps{
-			DB: d.DB, Publisher: d.Publisher, Log: d.Log, Authenticated: auth,
-			RemoveKnowledge: func(ctx context.Context, tx *sqlx.Tx, ws, agentID string) error {
-				return ing.RemoveAgentKnowledge(ctx, tx, ws, agentID)
-			},
+		dir = agents.NewDirectory(d.DB)
+		local := storage.NewLocal(t.TempDir(), "http://axon.invalid", []byte("test-secret-test-secret-test-sec"))
+		ing, err := ingestion.New(ingestion.Deps{
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache, Embedder: ai.NewOffline(),
+			Store: local, Local: local, Authed: auth, Log: d.Log, Agents: dir,
 		})
 		if err != nil {
 			return nil, err
 		}
-		local := storage.NewLocal(t.TempDir(), "http://axon.invalid", []byte("test-secret-test-secret-test-sec"))
-		ing, err = ingestion.New(ingestion.Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache, Embedder: ai.NewOffline(),
-			Store: local, Local: local, Authenticated: auth, Log: d.Log,
-			Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, ws, agentID string) error {
-				_, err := ke.agents.Directory().Get(ctx, ws, agentID)
-				return err
-			}),
+		ke.retriever = ing.Retriever()
+		ke.agents, err = agents.New(agents.Deps{
+			DB: d.DB, Publisher: d.Publisher, Log: d.Log, Authed: auth,
+			Knowledge: ing, Channels: newLinks(),
 		})
 		return []kernel.Module{ke.agents, ing}, err
 	})
 	ke.env.StartWorker()
-	ke.retriever = ing.Retriever()
 	ws := ke.env.NewWorkspace("STARTER", 100)
 	created := createAgent(t, ke.env, ws.Token, `{"name":"Support","systemPrompt":"You are Acme's support assistant.","handoffEnabled":true}`)
 	res := ke.env.Post("/v1/agents/"+created["id"].(string)+"/knowledge", ws.Token, map[string]any{"type": "TEXT", "title": title, "content": content})
@@ -173,9 +166,19 @@ func newKnowledgeEnv(t *testing.T, title, content string) *knowledgeEnv {
 		return status == "READY"
 	}, "document READY")
 	var err error
-	ke.agent, err = ke.agents.Directory().Get(context.Background(), ws.ID, created["id"].(string))
+	ke.agent, err = dir.Get(context.Background(), ws.ID, created["id"].(string))
 	if err != nil {
 		t.Fatal(err)
+	}
+	// The agent's knowledge summary and count come from ingestion (agents.KnowledgeBase).
+	if got := jsonOf(ke.env.Get("/v1/agents/"+ke.agent.ID, ws.Token).Map(t)["knowledge"]); !strings.HasPrefix(got, `{"chunks":`) ||
+		!strings.HasSuffix(got, `"error":0,"processing":0,"ready":1,"total":1}`) || strings.HasPrefix(got, `{"chunks":0,`) {
+		t.Errorf("knowledge = %s", got)
+	}
+	var list struct{ Items []map[string]any }
+	ke.env.Get("/v1/agents", ws.Token).JSON(t, &list)
+	if len(list.Items) != 1 || list.Items[0]["knowledgeCount"] != 1.0 {
+		t.Errorf("list = %v", list.Items)
 	}
 	return ke
 }

@@ -6,7 +6,8 @@ import (
 	"github.com/axonhq/axon/platform/authn"
 )
 
-// Routes registers every agents route (SPEC §5 "Agents"). MEMBER reads; ADMIN writes.
+// Routes registers every agents route (openapi.json, tag "agents"). MEMBER reads; ADMIN
+// writes.
 func (m *Module) Routes(v1 *echo.Group) {
 	h := &handlers{svc: m.svc}
 	admin := authn.RequireRole(authn.RoleAdmin)

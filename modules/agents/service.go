@@ -7,11 +7,11 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/realtime"
 )
@@ -31,10 +31,12 @@ const (
 
 // Service is the agents business logic; it never sees echo.
 type Service struct {
-	db              *pg.DB
-	pub             realtime.Publisher
-	log             *slog.Logger
-	removeKnowledge func(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error
+	db        *pg.DB
+	st        store
+	pub       realtime.Publisher
+	log       *slog.Logger
+	knowledge KnowledgeBase
+	channels  ChannelLinks
 }
 
 // ErrNotFound is the answer for a missing, deleted or other-workspace agent.
@@ -148,30 +150,30 @@ type Detail struct {
 	UpdatedAt time.Time
 }
 
-// ListQuery pages the list newest first; AfterTime/AfterID are the last item of the previous
-// page (zero on the first page).
-type ListQuery struct {
-	Limit     int
-	AfterTime time.Time
-	AfterID   string
-}
-
-// List returns a page of the workspace's agents, newest first, and whether more follow.
-func (s *Service) List(ctx context.Context, workspaceID string, q ListQuery) ([]ListItem, bool, error) {
-	var after any
-	var afterID any
-	if !q.AfterTime.IsZero() {
-		after, afterID = q.AfterTime, q.AfterID
+// List returns the workspace's agents after req.After, newest first (up to req.Fetch()
+// rows, for page.Cut), with their channel and knowledge counts: three queries per page,
+// whatever its size.
+func (s *Service) List(ctx context.Context, workspaceID string, req page.Request) ([]ListItem, error) {
+	rows, err := s.st.listAgents(ctx, s.db, workspaceID, req)
+	if err != nil || len(rows) == 0 {
+		return rows, err
 	}
-	var rows []ListItem
-	if err := s.db.SelectContext(ctx, &rows, qListAgents, workspaceID, after, afterID, q.Limit+1); err != nil {
-		return nil, false, err
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.ID
 	}
-	more := len(rows) > q.Limit
-	if more {
-		rows = rows[:q.Limit]
+	channels, err := s.channels.ChannelCounts(ctx, workspaceID, ids)
+	if err != nil {
+		return nil, err
 	}
-	return rows, more, nil
+	docs, err := s.knowledge.DocCounts(ctx, workspaceID, ids)
+	if err != nil {
+		return nil, err
+	}
+	for i := range rows {
+		rows[i].ChannelCount, rows[i].KnowledgeCount = channels[rows[i].ID], docs[rows[i].ID]
+	}
+	return rows, nil
 }
 
 // Create stores a new agent with its default widget configuration. It returns
@@ -180,21 +182,14 @@ func (s *Service) List(ctx context.Context, workspaceID string, q ListQuery) ([]
 func (s *Service) Create(ctx context.Context, workspaceID string, c Changes) (Detail, error) {
 	st := defaultSettings()
 	c.apply(&st)
-	args, err := settingsArgs(st)
-	if err != nil {
-		return Detail{}, err
-	}
 	var d Detail
-	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		var plan string
-		if err := tx.GetContext(ctx, &plan, qLockWorkspace, workspaceID); err != nil {
-			if pg.IsNoRows(err) {
-				return apperr.NotFoundf("Workspace")
-			}
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		plan, err := s.st.lockPlan(ctx, tx, workspaceID)
+		if err != nil {
 			return err
 		}
-		var count int
-		if err := tx.GetContext(ctx, &count, qCountAgents, workspaceID); err != nil {
+		count, err := s.st.countAgents(ctx, tx, workspaceID)
+		if err != nil {
 			return err
 		}
 		if plans.AgentLimitReached(plan, count) {
@@ -203,32 +198,34 @@ func (s *Service) Create(ctx context.Context, workspaceID string, c Changes) (De
 				fmt.Sprintf("The %s plan allows %d agent(s); upgrade the plan to add more", plan, limit)).
 				WithDetails(map[string]any{"plan": plan, "limit": limit})
 		}
-		var r agentRow
-		if err := tx.GetContext(ctx, &r, qInsertAgent, append([]any{newID(), workspaceID}, args...)...); err != nil {
-			return pg.MapError(err)
-		}
-		if _, err := tx.ExecContext(ctx, qInsertWidget, r.ID); err != nil {
-			return err
-		}
-		var err error
-		d, err = s.detail(ctx, tx, r)
-		return err
-	})
-	return d, err
-}
-
-// Detail returns the agent with its channels, knowledge summary and widget configuration.
-func (s *Service) Detail(ctx context.Context, workspaceID, agentID string) (Detail, error) {
-	var d Detail
-	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		r, err := loadAgent(ctx, tx, qGetAgent, agentID, workspaceID)
+		r, err := s.st.insertAgent(ctx, tx, pg.NewID(), workspaceID, st)
 		if err != nil {
 			return err
 		}
 		d, err = s.detail(ctx, tx, r)
 		return err
 	})
-	return d, err
+	if err != nil {
+		return Detail{}, err
+	}
+	return d, s.addLinks(ctx, &d)
+}
+
+// Detail returns the agent with its channels, knowledge summary and widget configuration.
+func (s *Service) Detail(ctx context.Context, workspaceID, agentID string) (Detail, error) {
+	var d Detail
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		r, err := s.st.getAgent(ctx, tx, workspaceID, agentID, false)
+		if err != nil {
+			return err
+		}
+		d, err = s.detail(ctx, tx, r)
+		return err
+	})
+	if err != nil {
+		return Detail{}, err
+	}
+	return d, s.addLinks(ctx, &d)
 }
 
 // Update applies a PATCH. When the status changes, agent_status_changed is published in the
@@ -236,7 +233,7 @@ func (s *Service) Detail(ctx context.Context, workspaceID, agentID string) (Deta
 func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Changes) (Detail, error) {
 	var d Detail
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := loadAgent(ctx, tx, qLockAgent, agentID, workspaceID)
+		cur, err := s.st.getAgent(ctx, tx, workspaceID, agentID, true)
 		if err != nil {
 			return err
 		}
@@ -245,13 +242,9 @@ func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Cha
 			return err
 		}
 		c.apply(&st)
-		args, err := settingsArgs(st)
+		r, err := s.st.updateAgent(ctx, tx, workspaceID, agentID, st)
 		if err != nil {
 			return err
-		}
-		var r agentRow
-		if err := tx.GetContext(ctx, &r, qUpdateAgent, append([]any{agentID, workspaceID}, args...)...); err != nil {
-			return pg.MapError(err)
 		}
 		if r.Status != cur.Status {
 			ev := realtime.Event{
@@ -265,29 +258,27 @@ func (s *Service) Update(ctx context.Context, workspaceID, agentID string, c Cha
 		d, err = s.detail(ctx, tx, r)
 		return err
 	})
-	return d, err
+	if err != nil {
+		return Detail{}, err
+	}
+	return d, s.addLinks(ctx, &d)
 }
 
-// Delete soft-deletes the agent and removes its channel links and, through the knowledge
-// owner's RemoveKnowledge, its documents, chunks and files, in one transaction.
-// Conversations are kept. The agent is NOT_FOUND everywhere afterwards.
+// Delete soft-deletes the agent and, through their owners' contracts, removes its channel
+// links and its documents, chunks and files, in one transaction: if any part fails, nothing
+// is deleted. Conversations are kept. The agent is NOT_FOUND everywhere afterwards.
 func (s *Service) Delete(ctx context.Context, workspaceID, agentID string) error {
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := loadAgent(ctx, tx, qLockAgent, agentID, workspaceID); err != nil {
+		if _, err := s.st.getAgent(ctx, tx, workspaceID, agentID, true); err != nil {
 			return err
 		}
-		for _, q := range []struct {
-			sql  string
-			args []any
-		}{
-			{qSoftDeleteAgent, []any{agentID, workspaceID}},
-			{qDeleteChannelLinks, []any{agentID}},
-		} {
-			if _, err := tx.ExecContext(ctx, q.sql, q.args...); err != nil {
-				return err
-			}
+		if err := s.st.softDeleteAgent(ctx, tx, workspaceID, agentID); err != nil {
+			return err
 		}
-		return s.removeKnowledge(ctx, tx, workspaceID, agentID)
+		if err := s.channels.UnlinkAgent(ctx, tx, workspaceID, agentID); err != nil {
+			return err
+		}
+		return s.knowledge.RemoveAgentKnowledge(ctx, tx, workspaceID, agentID)
 	})
 }
 
@@ -296,7 +287,7 @@ func (s *Service) Widget(ctx context.Context, workspaceID, agentID string) (Widg
 	var w Widget
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		w, err = widget(ctx, tx, workspaceID, agentID)
+		w, err = s.st.widget(ctx, tx, workspaceID, agentID)
 		return err
 	})
 	return w, err
@@ -320,90 +311,49 @@ type WidgetChanges struct {
 func (s *Service) PatchWidget(ctx context.Context, workspaceID, agentID string, c WidgetChanges) (Widget, error) {
 	var w Widget
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if _, err := tx.ExecContext(ctx, qEnsureWidget, agentID, workspaceID); err != nil {
-			return err
-		}
-		err := tx.GetContext(ctx, &w, qPatchWidget, agentID, workspaceID,
-			c.PrimaryColor.ptr(), c.Theme.ptr(), c.Greeting.ptr(), c.Position.ptr(), c.CornerRadius.ptr(),
-			c.Shadow.ptr(), c.HeaderTitle.ptr(), c.InputPlaceholder.ptr(), c.Streaming.ptr(), c.Template.ptr())
-		if pg.IsNoRows(err) {
-			return ErrNotFound
-		}
-		return pg.MapError(err)
+		var err error
+		w, err = s.st.patchWidget(ctx, tx, workspaceID, agentID, c)
+		return err
 	})
 	return w, err
 }
 
-// Get implements Directory.
-func (s *Service) Get(ctx context.Context, workspaceID, agentID string) (Agent, error) {
-	id, err := uuid.Parse(agentID)
-	if err != nil {
-		return Agent{}, ErrNotFound
-	}
-	if _, err := uuid.Parse(workspaceID); err != nil {
-		return Agent{}, ErrNotFound
-	}
-	r, err := loadAgent(ctx, s.db, qGetAgent, id.String(), workspaceID)
-	if err != nil {
-		return Agent{}, err
-	}
-	st, err := r.settings()
-	if err != nil {
-		return Agent{}, err
-	}
-	return Agent{
-		ID: r.ID, WorkspaceID: r.WorkspaceID, Name: st.Name, SystemPrompt: st.SystemPrompt,
-		Status: st.Status, Mode: st.Mode, HandoffEnabled: st.HandoffEnabled,
-		HandoffThreshold: st.HandoffThreshold, HandoffDest: st.HandoffDest,
-		RoutingPolicy: st.RoutingPolicy, BusinessHours: st.BusinessHours,
-		TaggingEnabled: st.TaggingEnabled, AvailableTags: st.AvailableTags, AllowedOrigins: st.AllowedOrigins,
-	}, nil
-}
-
-// detail loads what the full representation adds to the agent row.
+// detail builds the full representation from the agent row and its widget (on q); the
+// channels and knowledge come after the transaction, from their owners (addLinks).
 func (s *Service) detail(ctx context.Context, q sqlx.ExtContext, r agentRow) (Detail, error) {
 	st, err := r.settings()
 	if err != nil {
 		return Detail{}, err
 	}
 	d := Detail{ID: r.ID, WorkspaceID: r.WorkspaceID, Settings: st, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
-	if err := sqlx.SelectContext(ctx, q, &d.Channels, qAgentChannels, r.ID, r.WorkspaceID); err != nil {
-		return Detail{}, err
-	}
-	if err := sqlx.GetContext(ctx, q, &d.Knowledge, qKnowledgeSummary, r.WorkspaceID, r.ID); err != nil {
-		return Detail{}, err
-	}
-	d.Widget, err = widget(ctx, q, r.WorkspaceID, r.ID)
+	d.Widget, err = s.st.widget(ctx, q, r.WorkspaceID, r.ID)
 	return d, err
 }
 
-// widget reads the agent's widget configuration, creating the default row when missing.
-func widget(ctx context.Context, q sqlx.ExtContext, workspaceID, agentID string) (Widget, error) {
-	var w Widget
-	err := sqlx.GetContext(ctx, q, &w, qGetWidget, agentID, workspaceID)
-	if pg.IsNoRows(err) {
-		if _, err := q.ExecContext(ctx, qEnsureWidget, agentID, workspaceID); err != nil {
-			return w, err
+// addLinks adds the agent's channels (from the channels module) and its knowledge summary
+// (from ingestion) to d.
+func (s *Service) addLinks(ctx context.Context, d *Detail) error {
+	chs, err := s.channels.AgentChannels(ctx, d.WorkspaceID, d.ID)
+	if err != nil {
+		return err
+	}
+	d.Channels = chs
+	byStatus, chunks, err := s.knowledge.StatusCounts(ctx, d.WorkspaceID, d.ID)
+	if err != nil {
+		return err
+	}
+	k := KnowledgeSummary{Chunks: chunks}
+	for status, n := range byStatus {
+		k.Total += n
+		switch status {
+		case "READY":
+			k.Ready += n
+		case "PENDING", "PROCESSING":
+			k.Processing += n
+		case "ERROR":
+			k.Error += n
 		}
-		err = sqlx.GetContext(ctx, q, &w, qGetWidget, agentID, workspaceID)
 	}
-	if pg.IsNoRows(err) {
-		return w, ErrNotFound
-	}
-	return w, err
-}
-
-func newID() string { return uuid.Must(uuid.NewV7()).String() }
-
-// loadAgent reads (or, with qLockAgent, locks) one live agent of the workspace; a missing,
-// deleted or other-workspace agent is ErrNotFound.
-func loadAgent(ctx context.Context, q sqlx.QueryerContext, query, agentID, workspaceID string) (agentRow, error) {
-	var r agentRow
-	if err := sqlx.GetContext(ctx, q, &r, query, agentID, workspaceID); err != nil {
-		if pg.IsNoRows(err) {
-			return r, ErrNotFound
-		}
-		return r, err
-	}
-	return r, nil
+	d.Knowledge = k
+	return nil
 }

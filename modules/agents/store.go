@@ -1,13 +1,25 @@
 package agents
 
 import (
+	"context"
 	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
+
+	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
+	"github.com/axonhq/axon/platform/pg"
 )
+
+// store owns the module's SQL and runs it on the sqlx.ExtContext the service passes (the
+// pool or its transaction). Every statement filters on the workspace id from the token
+// (but getAgentByID, for the public widget routes) and skips deleted agents. A missing
+// agent is ErrNotFound.
+type store struct{}
 
 // Rows.
 
@@ -48,6 +60,21 @@ func (r agentRow) settings() (Settings, error) {
 	return s, nil
 }
 
+// agent converts the row to the Agent other modules see, and returns its settings too.
+func (r agentRow) agent() (Agent, Settings, error) {
+	st, err := r.settings()
+	if err != nil {
+		return Agent{}, st, err
+	}
+	return Agent{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Name: st.Name, SystemPrompt: st.SystemPrompt,
+		Status: st.Status, Mode: st.Mode, HandoffEnabled: st.HandoffEnabled,
+		HandoffThreshold: st.HandoffThreshold, HandoffDest: st.HandoffDest,
+		RoutingPolicy: st.RoutingPolicy, BusinessHours: st.BusinessHours,
+		TaggingEnabled: st.TaggingEnabled, AvailableTags: st.AvailableTags, AllowedOrigins: st.AllowedOrigins,
+	}, st, nil
+}
+
 // settingsArgs are the bound parameters $3… of qInsertAgent and qUpdateAgent.
 func settingsArgs(s Settings) ([]any, error) {
 	var hours sql.NullString
@@ -65,17 +92,21 @@ func settingsArgs(s Settings) ([]any, error) {
 	}, nil
 }
 
-// ListItem is one agent in the list.
+// ListItem is one agent in the list. The store fills the agent's columns; the service adds
+// the counts, which other modules own.
 type ListItem struct {
 	ID             string         `db:"id"`
 	Name           string         `db:"name"`
 	Avatar         sql.NullString `db:"avatar"`
 	Status         string         `db:"status"`
 	Mode           string         `db:"mode"`
-	ChannelCount   int            `db:"channel_count"`
-	KnowledgeCount int            `db:"knowledge_count"`
 	CreatedAt      time.Time      `db:"created_at"`
+	ChannelCount   int            `db:"-"`
+	KnowledgeCount int            `db:"-"`
 }
+
+// key is the item's position in the list order.
+func (r ListItem) key() page.Key { return page.Key{Time: r.CreatedAt, ID: r.ID} }
 
 // Widget is an agent's chat-widget configuration (widget_configs).
 type Widget struct {
@@ -91,24 +122,24 @@ type Widget struct {
 	Template         string `db:"template"`
 }
 
-// Channel is one channel linked to an agent.
+// Channel is one channel linked to an agent (the channels module owns them).
 type Channel struct {
-	ID       string `db:"id"`
-	Type     string `db:"type"`
-	IsActive bool   `db:"is_active"` // the channel is on and linked actively to this agent
+	ID       string
+	Type     string
+	IsActive bool // the channel is on and linked actively to this agent
 }
 
 // KnowledgeSummary counts an agent's knowledge documents by status. Processing counts
 // PENDING and PROCESSING docs; Chunks is the sum of the docs' chunk counts.
 type KnowledgeSummary struct {
-	Total      int `db:"total"`
-	Ready      int `db:"ready"`
-	Processing int `db:"processing"`
-	Error      int `db:"error"`
-	Chunks     int `db:"chunks"`
+	Total      int
+	Ready      int
+	Processing int
+	Error      int
+	Chunks     int
 }
 
-// Queries. Every query filters on the workspace id from the token and skips deleted agents.
+// Queries.
 const (
 	agentCols = `id, workspace_id, name, avatar, system_prompt, status, mode, handoff_enabled,
     handoff_threshold, handoff_dest, routing_policy, business_hours, tagging_enabled,
@@ -134,6 +165,11 @@ RETURNING ` + agentCols
 	qGetAgent = `
 SELECT ` + agentCols + ` FROM agents WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL`
 
+	// qGetAgentByID reads a live agent by id alone; only the public widget routes use it, and
+	// they answer for that agent's own workspace.
+	qGetAgentByID = `
+SELECT ` + agentCols + ` FROM agents WHERE id = $1 AND deleted_at IS NULL`
+
 	// qLockAgent is qGetAgent with a row lock. FOR UPDATE (not NO KEY UPDATE) also conflicts
 	// with KEY SHARE, so a writer that checks the agent with FOR KEY SHARE waits for a delete
 	// and then sees it.
@@ -147,37 +183,17 @@ UPDATE agents SET name = $3, avatar = $4, system_prompt = $5, status = $6, mode 
 WHERE id = $1 AND workspace_id = $2 AND deleted_at IS NULL
 RETURNING ` + agentCols
 
-	// qListAgents pages newest first by (created_at, id); $2/$3 are the cursor (NULL on the
-	// first page).
+	// qListAgents pages newest first by (created_at, id); $2/$3 are the page key (NULL on
+	// the first page).
 	qListAgents = `
-SELECT a.id, a.name, a.avatar, a.status, a.mode, a.created_at,
-    (SELECT count(*) FROM agent_channels ac WHERE ac.agent_id = a.id) AS channel_count,
-    (SELECT count(*) FROM knowledge_docs d WHERE d.workspace_id = a.workspace_id AND d.agent_id = a.id) AS knowledge_count
-FROM agents a
-WHERE a.workspace_id = $1 AND a.deleted_at IS NULL
-  AND ($2::timestamptz IS NULL OR (a.created_at, a.id) < ($2::timestamptz, $3::uuid))
-ORDER BY a.created_at DESC, a.id DESC
+SELECT id, name, avatar, status, mode, created_at
+FROM agents
+WHERE workspace_id = $1 AND deleted_at IS NULL
+  AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
+ORDER BY created_at DESC, id DESC
 LIMIT $4`
 
 	qSoftDeleteAgent = `UPDATE agents SET deleted_at = now(), updated_at = now() WHERE id = $1 AND workspace_id = $2`
-
-	// Chunks go with their docs (ON DELETE CASCADE).
-
-	qDeleteChannelLinks = `DELETE FROM agent_channels WHERE agent_id = $1`
-
-	qAgentChannels = `
-SELECT c.id, c.type, (c.is_active AND ac.is_active) AS is_active
-FROM agent_channels ac JOIN channels c ON c.id = ac.channel_id
-WHERE ac.agent_id = $1 AND c.workspace_id = $2
-ORDER BY c.type`
-
-	qKnowledgeSummary = `
-SELECT count(*) AS total,
-    count(*) FILTER (WHERE status = 'READY') AS ready,
-    count(*) FILTER (WHERE status IN ('PENDING', 'PROCESSING')) AS processing,
-    count(*) FILTER (WHERE status = 'ERROR') AS error,
-    COALESCE(sum(chunk_count), 0) AS chunks
-FROM knowledge_docs WHERE workspace_id = $1 AND agent_id = $2`
 
 	widgetCols = `w.primary_color, w.theme, w.greeting, w.position, w.corner_radius, w.shadow,
     w.header_title, w.input_placeholder, w.streaming, w.template`
@@ -212,6 +228,123 @@ FROM agents a
 WHERE w.agent_id = a.id AND a.id = $1 AND a.workspace_id = $2 AND a.deleted_at IS NULL
 RETURNING ` + widgetCols
 )
+
+// notFound maps sql.ErrNoRows to ErrNotFound.
+func notFound(err error) error {
+	if pg.IsNoRows(err) {
+		return ErrNotFound
+	}
+	return err
+}
+
+// lockPlan locks the workspace row (see qLockWorkspace) and returns its plan.
+func (store) lockPlan(ctx context.Context, q sqlx.QueryerContext, workspaceID string) (string, error) {
+	var plan string
+	err := sqlx.GetContext(ctx, q, &plan, qLockWorkspace, workspaceID)
+	if pg.IsNoRows(err) {
+		return "", apperr.NotFoundf("Workspace")
+	}
+	return plan, err
+}
+
+// countAgents counts the workspace's live agents.
+func (store) countAgents(ctx context.Context, q sqlx.QueryerContext, workspaceID string) (int, error) {
+	var n int
+	err := sqlx.GetContext(ctx, q, &n, qCountAgents, workspaceID)
+	return n, err
+}
+
+// insertAgent stores a new agent with its default widget configuration (two statements:
+// q should be a transaction).
+func (store) insertAgent(ctx context.Context, q sqlx.ExtContext, id, workspaceID string, s Settings) (agentRow, error) {
+	args, err := settingsArgs(s)
+	if err != nil {
+		return agentRow{}, err
+	}
+	var r agentRow
+	if err := sqlx.GetContext(ctx, q, &r, qInsertAgent, append([]any{id, workspaceID}, args...)...); err != nil {
+		return agentRow{}, pg.MapError(err)
+	}
+	_, err = q.ExecContext(ctx, qInsertWidget, r.ID)
+	return r, err
+}
+
+// getAgent reads one live agent of the workspace; lock takes a FOR UPDATE row lock (q must
+// then be a transaction).
+func (store) getAgent(ctx context.Context, q sqlx.QueryerContext, workspaceID, agentID string, lock bool) (agentRow, error) {
+	query := qGetAgent
+	if lock {
+		query = qLockAgent
+	}
+	var r agentRow
+	err := sqlx.GetContext(ctx, q, &r, query, agentID, workspaceID)
+	return r, notFound(err)
+}
+
+// getAgentByID reads one live agent by id alone (the public widget routes).
+func (store) getAgentByID(ctx context.Context, q sqlx.QueryerContext, agentID string) (agentRow, error) {
+	var r agentRow
+	err := sqlx.GetContext(ctx, q, &r, qGetAgentByID, agentID)
+	return r, notFound(err)
+}
+
+// updateAgent writes every setting of a live agent.
+func (store) updateAgent(ctx context.Context, q sqlx.QueryerContext, workspaceID, agentID string, s Settings) (agentRow, error) {
+	args, err := settingsArgs(s)
+	if err != nil {
+		return agentRow{}, err
+	}
+	var r agentRow
+	err = sqlx.GetContext(ctx, q, &r, qUpdateAgent, append([]any{agentID, workspaceID}, args...)...)
+	if pg.IsNoRows(err) {
+		return r, ErrNotFound
+	}
+	return r, pg.MapError(err)
+}
+
+// listAgents returns up to req.Fetch() live agents after req.After, newest first, without
+// their counts.
+func (store) listAgents(ctx context.Context, q sqlx.QueryerContext, workspaceID string, req page.Request) ([]ListItem, error) {
+	at, id := req.After.Args()
+	var rows []ListItem
+	err := sqlx.SelectContext(ctx, q, &rows, qListAgents, workspaceID, at, id, req.Fetch())
+	return rows, err
+}
+
+// softDeleteAgent marks the agent deleted.
+func (store) softDeleteAgent(ctx context.Context, q sqlx.ExecerContext, workspaceID, agentID string) error {
+	_, err := q.ExecContext(ctx, qSoftDeleteAgent, agentID, workspaceID)
+	return err
+}
+
+// widget reads the agent's widget configuration, creating the default row when missing.
+func (store) widget(ctx context.Context, q sqlx.ExtContext, workspaceID, agentID string) (Widget, error) {
+	var w Widget
+	err := sqlx.GetContext(ctx, q, &w, qGetWidget, agentID, workspaceID)
+	if pg.IsNoRows(err) {
+		if _, err := q.ExecContext(ctx, qEnsureWidget, agentID, workspaceID); err != nil {
+			return w, err
+		}
+		err = sqlx.GetContext(ctx, q, &w, qGetWidget, agentID, workspaceID)
+	}
+	return w, notFound(err)
+}
+
+// patchWidget changes the set fields of the agent's widget configuration, creating the
+// default row first when missing.
+func (store) patchWidget(ctx context.Context, q sqlx.ExtContext, workspaceID, agentID string, c WidgetChanges) (Widget, error) {
+	if _, err := q.ExecContext(ctx, qEnsureWidget, agentID, workspaceID); err != nil {
+		return Widget{}, err
+	}
+	var w Widget
+	err := sqlx.GetContext(ctx, q, &w, qPatchWidget, agentID, workspaceID,
+		c.PrimaryColor.ptr(), c.Theme.ptr(), c.Greeting.ptr(), c.Position.ptr(), c.CornerRadius.ptr(),
+		c.Shadow.ptr(), c.HeaderTitle.ptr(), c.InputPlaceholder.ptr(), c.Streaming.ptr(), c.Template.ptr())
+	if pg.IsNoRows(err) {
+		return w, ErrNotFound
+	}
+	return w, pg.MapError(err)
+}
 
 func nullIfEmpty(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 

@@ -156,3 +156,23 @@ func (m *Module) Workers(w *river.Workers) error {
 // Service returns the module's service (the pipeline entry point Respond, used by the
 // chat, widget and webhook surfaces).
 func (m *Module) Service() *Service { return m.svc }
+
+// The agents routes' link contract (agents.ChannelLinks).
+
+// ChannelCounts returns how many channels each of the agents is linked to, in one query;
+// an agent without links is absent from the map.
+func (m *Module) ChannelCounts(ctx context.Context, workspaceID string, agentIDs []string) (map[string]int, error) {
+	return m.svc.st.channelCounts(ctx, m.svc.db, workspaceID, agentIDs)
+}
+
+// AgentChannels returns the channels linked to the agent, ordered by type; IsActive is
+// true when both the channel and its link are active.
+func (m *Module) AgentChannels(ctx context.Context, workspaceID, agentID string) ([]agents.Channel, error) {
+	return m.svc.st.agentChannels(ctx, m.svc.db, workspaceID, agentID)
+}
+
+// UnlinkAgent removes the agent's channel links inside the caller's transaction (the
+// agent's delete); the channels stay.
+func (m *Module) UnlinkAgent(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID string) error {
+	return m.svc.st.unlinkAgent(ctx, tx, workspaceID, agentID)
+}

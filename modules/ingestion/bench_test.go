@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/labstack/echo/v4"
 
+	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/queue"
@@ -66,8 +67,8 @@ func BenchmarkIngestThroughput(b *testing.B) {
 	m, err := New(Deps{
 		DB: db, Queue: &queue.Lazy{}, Publisher: realtime.PG{}, Cache: cache.NewMemory(10),
 		Embedder: instantEmbedder{vecs: vecs}, Store: storage.NewLocal(b.TempDir(), "http://x", nil),
-		Agents: sqlAgents(db), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Authenticated: []echo.MiddlewareFunc{noAuth},
+		Agents: agents.NewDirectory(db), Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Authed: []echo.MiddlewareFunc{noAuth},
 	})
 	if err != nil {
 		b.Fatal(err)

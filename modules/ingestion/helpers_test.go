@@ -3,7 +3,6 @@ package ingestion
 import (
 	"archive/zip"
 	"bytes"
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -13,10 +12,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/platform/ai"
-	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/kernel"
-	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/storage"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 	"github.com/axonhq/axon/platform/testkit/fakeopenai"
@@ -41,23 +39,6 @@ type harness struct {
 	private *httptest.Server
 }
 
-// sqlAgents is the AgentChecker of the tests: a direct look at the agents table, as the
-// agents module will answer.
-func sqlAgents(db *pg.DB) AgentChecker {
-	return AgentCheckerFunc(func(ctx context.Context, workspaceID, agentID string) error {
-		var ok bool
-		err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM agents WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NULL)`,
-			workspaceID, agentID).Scan(&ok)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return apperr.NotFoundf("Agent")
-		}
-		return nil
-	})
-}
-
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{ai: fakeopenai.New(t), mux: http.NewServeMux()}
@@ -77,8 +58,8 @@ func newHarness(t *testing.T) *harness {
 	h.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		m, err := New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache, Embedder: emb,
-			Store: h.local, Local: h.local, Agents: sqlAgents(d.DB),
-			Authenticated: testAuth(d), Log: d.Log,
+			Store: h.local, Local: h.local, Agents: agents.NewDirectory(d.DB),
+			Authed: testAuth(d), Log: d.Log,
 			YouTubeTranscriptURL: h.yt.URL,
 			AllowAddrs:           []string{strings.TrimPrefix(h.site.URL, "http://")},
 			RetryBase:            20 * time.Millisecond,

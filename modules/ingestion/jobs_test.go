@@ -19,6 +19,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
+	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/pg"
@@ -96,7 +97,7 @@ func helperWorker(url, mode string) int {
 	m, err := New(Deps{
 		DB: db, Queue: &queue.Lazy{}, Publisher: realtime.PG{}, Cache: cache.NewMemory(10),
 		Embedder: helperEmbedder(mode), Store: storage.NewLocal(dir, "http://x", nil),
-		Agents: sqlAgents(db), Log: log, Authenticated: []echo.MiddlewareFunc{noAuth},
+		Agents: agents.NewDirectory(db), Log: log, Authed: []echo.MiddlewareFunc{noAuth},
 		AllowPrivate: os.Getenv(helperAllowPrivateEnv) != "",
 	})
 	if err != nil {

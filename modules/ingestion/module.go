@@ -35,17 +35,9 @@ import (
 
 // AgentChecker tells whether an agent exists in a workspace. Exists returns nil, or an
 // apperr NOT_FOUND error for an unknown, deleted or other-workspace agent. The agents
-// module implements it (main.go adapts agents.Directory).
+// module's Directory implements it.
 type AgentChecker interface {
 	Exists(ctx context.Context, workspaceID, agentID string) error
-}
-
-// AgentCheckerFunc adapts a function to AgentChecker.
-type AgentCheckerFunc func(ctx context.Context, workspaceID, agentID string) error
-
-// Exists calls f.
-func (f AgentCheckerFunc) Exists(ctx context.Context, workspaceID, agentID string) error {
-	return f(ctx, workspaceID, agentID)
 }
 
 // Deps are what the module needs.
@@ -58,10 +50,11 @@ type Deps struct {
 	Store     storage.Store
 	// Local is the local directory store when Store is one; it mounts
 	// PUT /v1/storage/local/* to receive the uploads its presigned URLs point at.
-	Local         *storage.Local
-	Agents        AgentChecker
-	Authenticated []echo.MiddlewareFunc
-	Log           *slog.Logger
+	Local  *storage.Local
+	Agents AgentChecker
+	// Authed is the middleware chain of every dashboard route (kernel.Deps.Authed).
+	Authed []echo.MiddlewareFunc
+	Log    *slog.Logger
 
 	// AllowPrivate (INGEST_ALLOW_PRIVATE) lets URL and SITEMAP documents fetch private
 	// and loopback addresses.
@@ -87,9 +80,9 @@ type Deps struct {
 
 // Module is the ingestion module.
 type Module struct {
-	svc   *Service
-	authd []echo.MiddlewareFunc
-	local *storage.Local
+	svc    *Service
+	authed []echo.MiddlewareFunc
+	local  *storage.Local
 }
 
 // New builds the module.
@@ -98,8 +91,8 @@ func New(d Deps) (*Module, error) {
 	case d.DB == nil, d.Queue == nil, d.Publisher == nil, d.Cache == nil, d.Embedder == nil,
 		d.Store == nil, d.Agents == nil, d.Log == nil:
 		return nil, fmt.Errorf("ingestion: DB, Queue, Publisher, Cache, Embedder, Store, Agents and Log are required")
-	case len(d.Authenticated) == 0:
-		return nil, fmt.Errorf("ingestion: the Authenticated middleware chain is required")
+	case len(d.Authed) == 0:
+		return nil, fmt.Errorf("ingestion: the Authed middleware chain is required")
 	}
 	if d.Embedder.Dimensions() != ai.EmbeddingDimensions {
 		return nil, fmt.Errorf("ingestion: embedder returns %d dimensions, knowledge_chunks holds %d", d.Embedder.Dimensions(), ai.EmbeddingDimensions)
@@ -134,7 +127,7 @@ func New(d Deps) (*Module, error) {
 		newID: pg.NewID,
 		now:   time.Now,
 	}
-	return &Module{svc: svc, authd: d.Authenticated, local: d.Local}, nil
+	return &Module{svc: svc, authed: d.Authed, local: d.Local}, nil
 }
 
 // Name implements kernel.Module.
@@ -149,6 +142,19 @@ func (m *Module) Workers(w *river.Workers) error {
 		return err
 	}
 	return river.AddWorkerSafely(w, &sweepWorker{svc: m.svc})
+}
+
+// The agents routes' knowledge contract (agents.KnowledgeBase).
+
+// DocCounts returns how many documents each of the agents has, in one query; an agent
+// without documents is absent from the map.
+func (m *Module) DocCounts(ctx context.Context, workspaceID string, agentIDs []string) (map[string]int, error) {
+	return m.svc.DocCounts(ctx, workspaceID, agentIDs)
+}
+
+// StatusCounts returns the agent's documents per status and the sum of their chunk counts.
+func (m *Module) StatusCounts(ctx context.Context, workspaceID, agentID string) (map[string]int, int, error) {
+	return m.svc.StatusCounts(ctx, workspaceID, agentID)
 }
 
 // RemoveAgentKnowledge deletes every document of an agent (chunks cascade) inside the

@@ -18,7 +18,7 @@ func (m *Module) Routes(v1 *echo.Group) {
 	h := &handlers{svc: m.svc}
 	admin := authn.RequireRole(authn.RoleAdmin)
 
-	k := v1.Group("/agents/:agentId/knowledge", m.authd...)
+	k := v1.Group("/agents/:agentId/knowledge", m.authed...)
 	k.GET("", h.list)
 	k.POST("", h.create, admin)
 	k.POST("/search", h.search)
@@ -27,7 +27,7 @@ func (m *Module) Routes(v1 *echo.Group) {
 	k.DELETE("/:id", h.delete, admin)
 	k.POST("/:id/reindex", h.reindex, admin)
 
-	v1.POST("/storage/presign", h.presign, append(slices.Clone(m.authd), admin)...)
+	v1.POST("/storage/presign", h.presign, append(slices.Clone(m.authed), admin)...)
 	if m.local != nil {
 		v1.PUT(strings.TrimPrefix(storage.LocalRoutePrefix, "/v1")+"*", h.localPut)
 	}

@@ -172,6 +172,16 @@ func (s *Service) ListDocs(ctx context.Context, workspaceID, agentID string, req
 	return s.st.listDocs(ctx, s.db, workspaceID, agentID, req)
 }
 
+// DocCounts returns how many documents each of the agents has (absent: none).
+func (s *Service) DocCounts(ctx context.Context, workspaceID string, agentIDs []string) (map[string]int, error) {
+	return s.st.countDocs(ctx, s.db, workspaceID, agentIDs)
+}
+
+// StatusCounts returns the agent's documents per status and the sum of their chunk counts.
+func (s *Service) StatusCounts(ctx context.Context, workspaceID, agentID string) (map[string]int, int, error) {
+	return s.st.countByStatus(ctx, s.db, workspaceID, agentID)
+}
+
 // GetDoc returns one document of the agent, or NOT_FOUND.
 func (s *Service) GetDoc(ctx context.Context, workspaceID, agentID, docID string) (docRow, error) {
 	if err := s.agents.Exists(ctx, workspaceID, agentID); err != nil {
