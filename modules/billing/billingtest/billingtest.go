@@ -1,0 +1,68 @@
+// Package billingtest sets up billing's state for the tests of other packages, so that they
+// never write billing's tables (workspaces' plan and credit columns, credit_ledger)
+// themselves. The workspace must exist (auth creates it); every change keeps billing's
+// invariant: the balance equals the sum of the ledger.
+package billingtest
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/modules/billing/plans"
+	"github.com/axonhq/axon/platform/pg"
+)
+
+// qSetBalance moves the balance to $3 and writes the ADJUSTMENT ledger row of the difference
+// (none when there is no difference).
+const qSetBalance = `
+WITH old AS (SELECT credit_balance AS balance FROM workspaces WHERE id = $2 FOR UPDATE),
+     upd AS (UPDATE workspaces SET credit_balance = $3, updated_at = now() WHERE id = $2 RETURNING id)
+INSERT INTO credit_ledger (id, workspace_id, delta, reason, ref_id, balance)
+SELECT $1, $2, $3 - old.balance, 'ADJUSTMENT', 'test-setup', $3 FROM old, upd WHERE $3 <> old.balance`
+
+const qSetPlan = `UPDATE workspaces SET plan = $2, updated_at = now() WHERE id = $1`
+
+const qExists = `SELECT count(*) FROM workspaces WHERE id = $1`
+
+// SetBalance sets the workspace's credit balance to credits (≥ 0) with one ADJUSTMENT
+// ledger row for the difference.
+func SetBalance(ctx context.Context, q sqlx.ExtContext, workspaceID string, credits int) error {
+	if credits < 0 {
+		return fmt.Errorf("billingtest: balance %d is negative", credits)
+	}
+	if err := exists(ctx, q, workspaceID); err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, qSetBalance, pg.NewID(), workspaceID, credits); err != nil {
+		return fmt.Errorf("billingtest: set balance: %w", err)
+	}
+	return nil
+}
+
+// SetPlan sets the workspace's plan (STARTER, BUILDER, PRO or ENTERPRISE) without a Stripe
+// subscription.
+func SetPlan(ctx context.Context, q sqlx.ExtContext, workspaceID, plan string) error {
+	if _, ok := plans.Get(plan); !ok {
+		return fmt.Errorf("billingtest: unknown plan %q", plan)
+	}
+	if err := exists(ctx, q, workspaceID); err != nil {
+		return err
+	}
+	if _, err := q.ExecContext(ctx, qSetPlan, workspaceID, plan); err != nil {
+		return fmt.Errorf("billingtest: set plan: %w", err)
+	}
+	return nil
+}
+
+func exists(ctx context.Context, q sqlx.QueryerContext, workspaceID string) error {
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, qExists, workspaceID); err != nil {
+		return fmt.Errorf("billingtest: %w", err)
+	}
+	if n == 0 {
+		return fmt.Errorf("billingtest: workspace %s does not exist", workspaceID)
+	}
+	return nil
+}
