@@ -25,6 +25,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/axonhq/axon/db"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
@@ -114,16 +115,6 @@ func wait(t testing.TB, p *proc) result {
 		t.Fatalf("%v did not finish within 60 s\nstderr:\n%s", p.cmd.Args, p.stderr.String())
 	}
 	return result{stdout: p.stdout.String(), stderr: p.stderr.String(), code: p.cmd.ProcessState.ExitCode()}
-}
-
-func freePort(t testing.TB) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // latestMigration is the newest embedded migration's version and file name, and how many
@@ -270,7 +261,7 @@ type server struct {
 // serve starts `axon serve` and waits until /health answers.
 func serve(t testing.TB, env map[string]string) *server {
 	t.Helper()
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	e := map[string]string{"PORT": strconv.Itoa(port), "LOG_LEVEL": "debug"}
 	for k, v := range env {
 		e[k] = v
@@ -357,23 +348,16 @@ func call(t testing.TB, method, url string, body any, header map[string]string, 
 
 func (r response) expectError(t testing.TB, status int, code string) {
 	t.Helper()
-	if r.status != status || r.body["error"] != code || r.body["statusCode"] != float64(status) || r.body["message"] == "" {
-		t.Fatalf("got %d %s, want %d %s", r.status, r.raw, status, code)
-	}
+	testkit.ExpectError(t, r.status, r.header, []byte(r.raw), status, code)
 }
 
 func refreshCookie(t testing.TB, h http.Header) *http.Cookie {
 	t.Helper()
-	for _, c := range (&http.Response{Header: h}).Cookies() {
-		if c.Name == "refresh_token" && c.Value != "" {
-			if !c.HttpOnly || c.Path != "/v1/auth" || c.SameSite != http.SameSiteStrictMode {
-				t.Errorf("refresh cookie attributes: %+v", c)
-			}
-			return c
-		}
+	c := testkit.Cookie(t, h, "refresh_token")
+	if c.Value == "" || !c.HttpOnly || c.Path != "/v1/auth" || c.SameSite != http.SameSiteStrictMode {
+		t.Errorf("refresh cookie attributes: %+v", c)
 	}
-	t.Fatalf("no refresh_token cookie in %v", h["Set-Cookie"])
-	return nil
+	return c
 }
 
 type account struct {
@@ -428,7 +412,7 @@ func assertNoSecrets(t testing.TB, output string, secrets ...string) {
 // database and one Redis.
 func TestTwoServersSharedLimitAndRedisOutage(t *testing.T) {
 	t.Parallel()
-	rd := startRedis(t, freePort(t))
+	rd := startRedis(t, testkit.FreePort(t))
 	env := map[string]string{"DATABASE_URL": pgtest.URL(t), "REDIS_URL": rd.url()}
 	if r := axon(t, env, "migrate"); r.code != 0 {
 		t.Fatalf("migrate: %d\n%s", r.code, r.stderr)

@@ -24,6 +24,7 @@ import (
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/axonhq/axon/platform/storage"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 )
 
@@ -356,7 +357,7 @@ var uploadedParts atomic.Int64
 // newFakeS3 serves an in-memory S3 (gofakes3) and returns a store on a fresh bucket.
 func newFakeS3(t *testing.T) *S3 {
 	t.Helper()
-	isolateAWSEnv(t)
+	testkit.IsolateAWSEnv(t)
 	faker := gofakes3.New(s3mem.New()).Server()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") != "" {
@@ -376,18 +377,6 @@ func newFakeS3(t *testing.T) *S3 {
 		t.Fatal(err)
 	}
 	return NewS3(st.Client(), st.Bucket())
-}
-
-// isolateAWSEnv keeps the developer's AWS configuration out of a test.
-func isolateAWSEnv(t *testing.T) {
-	t.Helper()
-	missing := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", missing)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
-	for _, v := range []string{"AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
-		t.Setenv(v, "")
-		os.Unsetenv(v)
-	}
 }
 
 func TestS3RunListRestore(t *testing.T) {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +16,7 @@ import (
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
@@ -110,20 +110,10 @@ func TestConfigErrorNamesVariable(t *testing.T) {
 	}
 }
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
-
 // TestServeAndWorkShutDownCleanly runs both long-lived roles in process and cancels them, as
 // SIGTERM does.
 func TestServeAndWorkShutDownCleanly(t *testing.T) {
-	port := freePort(t)
+	port := testkit.FreePort(t)
 	env := map[string]string{
 		"APP_ENV": "test", "DATABASE_URL": pgtest.URL(t), "PORT": strconv.Itoa(port),
 		"JWT_SECRET": "cli-test-SECRET-0123456789-0123456789", "LOG_LEVEL": "info", "LOG_FORMAT": "json",

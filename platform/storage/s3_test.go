@@ -8,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -22,6 +20,7 @@ import (
 	"github.com/johannesboyne/gofakes3"
 	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/testtool"
 )
 
@@ -31,22 +30,10 @@ const (
 	testSecret = "axon-test-secret-key-0123456789abcdef"
 )
 
-// isolateAWSEnv keeps the developer's AWS configuration out of a test.
-func isolateAWSEnv(t *testing.T) {
-	t.Helper()
-	missing := filepath.Join(t.TempDir(), "none")
-	t.Setenv("AWS_CONFIG_FILE", missing)
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", missing)
-	for _, v := range []string{"AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
-		t.Setenv(v, "")
-		os.Unsetenv(v)
-	}
-}
-
 // newTestS3 connects a store to endpoint and creates the test bucket.
 func newTestS3(t *testing.T, endpoint string) *S3 {
 	t.Helper()
-	isolateAWSEnv(t)
+	testkit.IsolateAWSEnv(t)
 	ctx := context.Background()
 	s, err := NewS3(ctx, S3Config{
 		Bucket:          testBucket,

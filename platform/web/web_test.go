@@ -22,6 +22,7 @@ import (
 	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
 	"github.com/axonhq/axon/platform/web"
@@ -122,17 +123,8 @@ func (r resp) errorBody(t *testing.T) web.ErrorBody {
 
 func (r resp) expectError(t *testing.T, status int, code string) web.ErrorBody {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("status %d, want %d (body %s)", r.status, status, r.body)
-	}
-	b := r.errorBody(t)
-	if b.Error != code || b.StatusCode != status || b.Message == "" {
-		t.Fatalf("body %+v, want %s/%d", b, code, status)
-	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
-		t.Fatalf("content type %q", ct)
-	}
-	return b
+	testkit.ExpectError(t, r.status, r.header, r.body, status, code)
+	return r.errorBody(t)
 }
 
 func do(t *testing.T, method, url string, body io.Reader, header map[string]string) resp {

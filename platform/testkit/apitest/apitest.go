@@ -29,6 +29,7 @@ import (
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 	"github.com/axonhq/axon/platform/testkit/syncbuf"
 )
@@ -286,14 +287,7 @@ func (e *Env) TokenFor(workspaceID, userID string, role authn.Role) string {
 // ExpectError asserts the contract's error shape with status and code.
 func (r *Response) ExpectError(t testing.TB, status int, code string) map[string]any {
 	t.Helper()
-	if r.Status != status {
-		t.Fatalf("status = %d, want %d; body %s", r.Status, status, r.Body)
-	}
-	m := r.Map(t)
-	if m["error"] != code || int(m["statusCode"].(float64)) != status || m["message"] == "" {
-		t.Fatalf("error body = %s, want code %s status %d", r.Body, code, status)
-	}
-	return m
+	return testkit.ExpectError(t, r.Status, r.Header, r.Body, status, code)
 }
 
 // Eventually polls cond until it is true or the timeout passes (for asynchronous jobs; it
