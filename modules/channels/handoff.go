@@ -123,19 +123,26 @@ func (s *Service) handoffTx(ctx context.Context, tx *sqlx.Tx, c convRow, trigger
 	if err != nil {
 		return h, m, err
 	}
-	if err := s.pub.Publish(ctx, tx, realtime.Event{
-		WorkspaceID: c.WorkspaceID, ConversationID: c.ID, Type: realtime.TypeHandoffTriggered,
-		Payload: map[string]any{
-			"conversationId": c.ID, "handoffId": h.ID, "trigger": trigger, "destination": dest,
-			"summary": nil, "agentId": c.AgentID,
-		},
-	}); err != nil {
+	if err := s.publishHandoff(ctx, tx, c, h, nil); err != nil {
 		return h, m, err
 	}
 	if _, err := s.queue.InsertTx(ctx, tx.Tx, HandoffArgs{WorkspaceID: c.WorkspaceID, HandoffID: h.ID}, nil); err != nil {
 		return h, m, fmt.Errorf("channels: enqueue handoff: %w", err)
 	}
 	return h, m, nil
+}
+
+// publishHandoff publishes handoff_triggered: once when the handoff is decided (summary
+// nil, as it is not written yet) and once more, with the same handoffId, when the
+// channels.handoff job has written the summary. Clients keep the latest per handoffId.
+func (s *Service) publishHandoff(ctx context.Context, tx *sqlx.Tx, c convRow, h handoffRow, summary *string) error {
+	return s.pub.Publish(ctx, tx, realtime.Event{
+		WorkspaceID: c.WorkspaceID, ConversationID: c.ID, Type: realtime.TypeHandoffTriggered,
+		Payload: map[string]any{
+			"conversationId": c.ID, "handoffId": h.ID, "trigger": h.Trigger, "destination": h.Destination,
+			"summary": summary, "agentId": c.AgentID,
+		},
+	})
 }
 
 // ManualHandoff hands the conversation to a human on a staff member's request. trigger
@@ -212,7 +219,16 @@ func (s *Service) runHandoff(ctx context.Context, ws, id string) error {
 			}
 			summary = plainSummary(hist)
 		}
-		if err := s.st.setSummary(ctx, s.db, ws, h.ID, summary); err != nil {
+		// The summary and its handoff_triggered update commit together: the event published
+		// when the handoff was decided had summary null; this one (same handoffId) carries it.
+		err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+			first, err := s.st.setSummary(ctx, tx, ws, h.ID, summary)
+			if err != nil || !first {
+				return err
+			}
+			return s.publishHandoff(ctx, tx, c, h, &summary)
+		})
+		if err != nil {
 			return err
 		}
 	}

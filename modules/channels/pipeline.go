@@ -103,7 +103,9 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	}
 
 	// 1. Resolve the conversation (a short transaction, no lock held afterwards).
-	conv, err := s.resolve(ctx, in)
+	conv, err := s.resolveConversation(ctx, customerKey{
+		WorkspaceID: in.WorkspaceID, AgentID: in.AgentID, ChannelType: in.ChannelType, CustomerID: in.CustomerID, Name: in.CustomerName,
+	}, in.ConversationID)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -189,18 +191,22 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 			slog.String("conversationId", conv.ID), slog.String("agentId", agent.ID))
 		return s.finishSystem(ctx, rep, conv, user, TextProviderError, map[string]any{"fallback": "provider_error"})
 	}
+	// Confidence is stored only when the answer was scored (an explicit request is
+	// decided without any AI call): NULL, never a made-up 0.
+	var comp *float64
+	if ans.Scored {
+		comp = &ans.Scores.Composite
+	}
 	if ans.Handoff != nil {
-		comp := ans.Scores.Composite
-		return s.handOff(ctx, rep, conv, user, agent, ans.Handoff.Trigger, &comp, ans.Content)
+		return s.handOff(ctx, rep, conv, user, agent, ans.Handoff.Trigger, comp, ans.Content)
 	}
 
 	// 9. The reply, its credit and its delivery in one transaction that re-checks the
 	// conversation.
-	comp := ans.Scores.Composite
 	tokens := ans.PromptTokens + ans.CompletionTokens
-	meta := map[string]any{
-		"sources": nonNil(ans.Sources),
-		"scores":  map[string]float64{"factual": ans.Scores.Factual, "intent": ans.Scores.Intent, "emotional": ans.Scores.Emotional},
+	meta := map[string]any{"sources": nonNil(ans.Sources)}
+	if ans.Scored {
+		meta["scores"] = map[string]float64{"factual": ans.Scores.Factual, "intent": ans.Scores.Intent, "emotional": ans.Scores.Emotional}
 	}
 	var stored *msgRow
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -208,7 +214,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		if err != nil || !ok {
 			return err
 		}
-		m, err := s.storeOutbound(ctx, tx, c, RoleAssistant, ans.Content, &comp, &latency, &tokens, meta)
+		m, err := s.storeOutbound(ctx, tx, c, RoleAssistant, ans.Content, comp, &latency, &tokens, meta)
 		if err != nil {
 			return err
 		}
@@ -240,36 +246,51 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	out := stored.out()
 	rep.Message = &out
 
-	if agent.TaggingEnabled && comp >= tagMinComposite && len(agent.AvailableTags) > 0 {
+	if agent.TaggingEnabled && comp != nil && *comp >= tagMinComposite && len(agent.AvailableTags) > 0 {
 		s.autoTag(ctx, conv, agent)
 	}
 	return rep, nil
 }
 
-// resolve finds the conversation of in (see Respond).
-func (s *Service) resolve(ctx context.Context, in Inbound) (convRow, error) {
+// customerKey names one customer of one agent on one channel: the resolver's lock key.
+type customerKey struct {
+	WorkspaceID, AgentID, ChannelType, CustomerID string
+	// Name, when not empty, is recorded as the customer's name.
+	Name string
+}
+
+// resolveConversation is the one conversation resolver (the pipeline's step 1, the widget
+// session and the dashboard chat). With conversationID it returns that conversation when
+// it is the customer's agent's and channel's (NOT_FOUND otherwise, and for a malformed id);
+// without, the customer's newest OPEN or HANDED_OFF conversation, else a new OPEN one,
+// under a transaction-scoped advisory lock on the key so that two first messages open one
+// conversation.
+func (s *Service) resolveConversation(ctx context.Context, k customerKey, conversationID string) (convRow, error) {
 	var c convRow
-	if in.ConversationID != "" {
-		if !web.IsUUID(in.ConversationID) {
+	if conversationID != "" {
+		if !web.IsUUID(conversationID) {
 			return c, ErrConversationNotFound
 		}
-		c, err := s.st.getConversation(ctx, s.db, in.WorkspaceID, strings.ToLower(in.ConversationID), false)
+		c, err := s.st.getConversation(ctx, s.db, k.WorkspaceID, strings.ToLower(conversationID), false)
 		if err != nil {
 			return c, notFound(err, ErrConversationNotFound)
 		}
-		if c.AgentID != in.AgentID || c.ChannelType != in.ChannelType {
+		if c.AgentID != k.AgentID || c.ChannelType != k.ChannelType {
 			return c, ErrConversationNotFound
 		}
 		return c, nil
 	}
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.st.lockCustomer(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID); err != nil {
+		if err := s.st.lockCustomer(ctx, tx, k.WorkspaceID, k.AgentID, k.ChannelType, k.CustomerID); err != nil {
 			return err
 		}
 		var err error
-		c, err = s.st.findActive(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID)
-		if errors.Is(err, errNoRows) {
-			c, err = s.st.insertConversation(ctx, tx, in.WorkspaceID, in.AgentID, in.ChannelType, in.CustomerID, in.CustomerName)
+		c, err = s.st.findActive(ctx, tx, k.WorkspaceID, k.AgentID, k.ChannelType, k.CustomerID)
+		switch {
+		case errors.Is(err, errNoRows):
+			c, err = s.st.insertConversation(ctx, tx, k.WorkspaceID, k.AgentID, k.ChannelType, k.CustomerID, k.Name)
+		case err == nil && k.Name != "":
+			err = s.st.renameCustomer(ctx, tx, k.WorkspaceID, c.ID, k.Name)
 		}
 		return err
 	})

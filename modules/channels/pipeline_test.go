@@ -153,12 +153,12 @@ func TestRespondConcurrentMessagesAreSerialised(t *testing.T) {
 		for len(arrived) < 2 {
 			select {
 			case <-deadline:
-				return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}}, nil
+				return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}, Scored: true}, nil
 			case <-time.After(5 * time.Millisecond):
 			}
 		}
 		time.Sleep(20 * time.Millisecond)
-		return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}}, nil
+		return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Composite: 0.9}, Scored: true}, nil
 	})
 
 	var wg sync.WaitGroup
@@ -219,7 +219,7 @@ func TestHumanReplyRacesAIReply(t *testing.T) {
 	ce.resp.setAnswer(func(_ context.Context, req agents.AnswerRequest) (agents.Answer, error) {
 		close(entered)
 		<-release
-		return agents.Answer{Content: "late AI answer", Scores: agents.Scores{Composite: 0.9, Factual: 0.9, Intent: 0.9, Emotional: 0.9}}, nil
+		return agents.Answer{Content: "late AI answer", Scores: agents.Scores{Composite: 0.9, Factual: 0.9, Intent: 0.9, Emotional: 0.9}, Scored: true}, nil
 	})
 	done := make(chan Reply)
 	go func() {

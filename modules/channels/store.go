@@ -223,7 +223,7 @@ UPDATE handoffs SET resolved_at = COALESCE(resolved_at, now()), learning_note = 
 WHERE workspace_id = $1 AND id = $2
 RETURNING ` + handoffCols
 
-	qSetSummary = `UPDATE handoffs SET summary = $3 WHERE workspace_id = $1 AND id = $2`
+	qSetSummary = `UPDATE handoffs SET summary = $3 WHERE workspace_id = $1 AND id = $2 AND summary IS NULL`
 
 	qSetTicket = `UPDATE handoffs SET external_ticket_id = $3 WHERE workspace_id = $1 AND id = $2`
 
@@ -480,9 +480,14 @@ func (store) resolveHandoff(ctx context.Context, q sqlx.ExtContext, ws, id strin
 	return r, noRows(err)
 }
 
-func (store) setSummary(ctx context.Context, q sqlx.ExtContext, ws, id, summary string) error {
-	_, err := q.ExecContext(ctx, qSetSummary, ws, id, summary)
-	return err
+// setSummary stores the handoff's summary unless it has one; false when it had.
+func (store) setSummary(ctx context.Context, q sqlx.ExtContext, ws, id, summary string) (bool, error) {
+	res, err := q.ExecContext(ctx, qSetSummary, ws, id, summary)
+	if err != nil {
+		return false, err
+	}
+	n, err := res.RowsAffected()
+	return n == 1, err
 }
 
 func (store) setTicket(ctx context.Context, q sqlx.ExtContext, ws, id, ticketID string) error {

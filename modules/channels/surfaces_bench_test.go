@@ -44,7 +44,7 @@ func (instantResponder) Answer(_ context.Context, _ agents.AnswerRequest, onDelt
 		}
 	}
 	return agents.Answer{
-		Content: text, Scores: agents.Scores{Factual: 0.9, Intent: 0.9, Emotional: 0.9, Composite: 0.9},
+		Content: text, Scores: agents.Scores{Factual: 0.9, Intent: 0.9, Emotional: 0.9, Composite: 0.9}, Scored: true,
 		Sources: []agents.Source{{DocID: surfPassages[0].DocID, Title: surfPassages[0].Title}},
 	}, nil
 }

@@ -49,7 +49,8 @@ type surfOptions struct {
 	fake      bool          // answer through the fake OpenAI server instead of the offline provider
 	ping      time.Duration // SSE keep-alive interval
 	limiter   cache.Limiter
-	responder Responder // replaces the real responder (benchmarks of the pipeline alone)
+	responder Responder        // replaces the real responder (benchmarks of the pipeline alone)
+	now       func() time.Time // the pipeline's and the responder's clock (default time.Now)
 }
 
 func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
@@ -86,14 +87,14 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		}
 		var resp Responder = o.responder
 		if resp == nil {
-			if resp, err = agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log}); err != nil {
+			if resp, err = agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log, Now: o.now}); err != nil {
 				return nil, err
 			}
 		}
 		se.mod, err = New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: ag.Directory(), Responder: resp,
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod,
-			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub,
+			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub, Now: o.now,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: ag.Directory(), Model: "test-model", PingEvery: o.ping},
 		})
 		if err != nil {

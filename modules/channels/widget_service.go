@@ -2,54 +2,23 @@ package channels
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"time"
-
-	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/platform/apperr"
 )
 
 // CustomerConversation returns the web-channel conversation a customer's next message goes
-// to: conversationID when given (NOT_FOUND unless it belongs to the workspace and the
-// agent), else the customer's current OPEN or HANDED_OFF conversation (the pipeline's
-// resolver rule, under the same per-customer lock), else a new OPEN one. name, when not
+// to, through the pipeline's resolver (resolveConversation): conversationID when given
+// (NOT_FOUND unless it is the agent's WEB conversation in the workspace), else the
+// customer's current OPEN or HANDED_OFF conversation, else a new OPEN one. name, when not
 // empty, is recorded as the customer's name.
 func (s *Service) CustomerConversation(ctx context.Context, workspaceID, agentID, customerID, name, conversationID string) (string, error) {
-	if conversationID != "" {
-		r, err := s.st.getConversation(ctx, s.db, workspaceID, conversationID, false)
-		if errors.Is(err, errNoRows) || (err == nil && r.AgentID != agentID) {
-			return "", apperr.NotFoundf("Conversation")
-		}
-		if err != nil {
-			return "", err
-		}
-		return r.ID, nil
-	}
-	var id string
-	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		if err := s.st.lockCustomer(ctx, tx, workspaceID, agentID, ChannelWeb, customerID); err != nil {
-			return err
-		}
-		r, err := s.st.findActive(ctx, tx, workspaceID, agentID, ChannelWeb, customerID)
-		switch {
-		case err == nil:
-			id = r.ID
-			if name != "" {
-				return s.st.renameCustomer(ctx, tx, workspaceID, id, name)
-			}
-			return nil
-		case errors.Is(err, errNoRows):
-			r, err = s.st.insertConversation(ctx, tx, workspaceID, agentID, ChannelWeb, customerID, name)
-			id = r.ID
-			return err
-		default:
-			return err
-		}
-	})
-	return id, err
+	c, err := s.resolveConversation(ctx, customerKey{
+		WorkspaceID: workspaceID, AgentID: agentID, ChannelType: ChannelWeb, CustomerID: customerID, Name: name,
+	}, conversationID)
+	return c.ID, err
 }
 
 // ConversationMessages returns a page of the conversation's messages, oldest first, after
