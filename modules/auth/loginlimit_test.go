@@ -34,6 +34,7 @@ func (f *fixture) signUp(t *testing.T, prefix, ip string) string {
 // Twenty IPv6 addresses of one /64 behind a trusted proxy are one client: the 11th login
 // attempt from the /64 gets 429, whatever address it comes from.
 func TestLoginLimitKeysIPv6BySlash64(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	var got []int
 	for i := 1; i <= 20; i++ {
@@ -59,6 +60,7 @@ func TestLoginLimitKeysIPv6BySlash64(t *testing.T) {
 // Failed logins for one account are limited across client addresses; successes don't count,
 // and other accounts are untouched.
 func TestLoginFailuresLimitedPerAccount(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	addr := f.signUp(t, "acct", "192.0.2.1")
 	for i := 0; i < 3; i++ { // successes cost nothing

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/axonhq/axon/modules/auth/authtest"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
@@ -36,6 +37,7 @@ func (f *fixture) liveRefresh(t *testing.T, userID string) int {
 
 // An invitation for an address that has an account never signs into it by the token alone.
 func TestInvitationCannotTakeOverAnAccount(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	victimAddr := uniqueEmail("victim")
 	victim := f.register(t, "Victor Tim", victimAddr)
@@ -116,9 +118,10 @@ func TestInvitationCannotTakeOverAnAccount(t *testing.T) {
 
 // A demoted owner's still-valid OWNER access token is refused by every owner action.
 func TestDemotedOwnerTokenIsRefused(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	a := f.register(t, "Olga Owner", uniqueEmail("olga"))
-	b := f.AddMember(apitest.Workspace{ID: a.Workspace.ID}, authn.RoleOwner)
+	b := authtest.NewMember(t, f.DB, f.Deps.Issuer, a.Workspace.ID, authn.RoleOwner)
 	invID, _ := f.inviteToken(t, a.AccessToken, uniqueEmail("pending"), "MEMBER")
 	r := f.Do(apitest.Req{Method: http.MethodPatch, Path: "/v1/workspace/members/" + b.UserID, Token: a.AccessToken, Body: map[string]string{"role": "MEMBER"}})
 	if r.Status != http.StatusOK {
@@ -152,7 +155,7 @@ func TestDemotedOwnerTokenIsRefused(t *testing.T) {
 	}
 
 	// A removed owner's token is refused too.
-	c := f.AddMember(apitest.Workspace{ID: a.Workspace.ID}, authn.RoleOwner)
+	c := authtest.NewMember(t, f.DB, f.Deps.Issuer, a.Workspace.ID, authn.RoleOwner)
 	if r := f.Do(apitest.Req{Method: http.MethodDelete, Path: "/v1/workspace/members/" + c.UserID, Token: a.AccessToken}); r.Status != http.StatusNoContent {
 		t.Fatalf("remove: %d %s", r.Status, r.Body)
 	}
@@ -165,6 +168,7 @@ func TestDemotedOwnerTokenIsRefused(t *testing.T) {
 // Removing a member revokes their refresh tokens for that workspace (not elsewhere) and the
 // pending invitations they sent.
 func TestRemovedMemberLosesSessionAndInvitations(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	a := f.register(t, "Anna Admin", uniqueEmail("anna"))
 	bAddr := uniqueEmail("ben")
@@ -202,12 +206,11 @@ func TestRemovedMemberLosesSessionAndInvitations(t *testing.T) {
 
 // Reusing a rotated refresh token revokes the sessions switch-workspace opened from its chain.
 func TestReuseRevokesSwitchedSessions(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	a := f.register(t, "Sam Switch", uniqueEmail("sam"))
-	other := f.NewWorkspace("STARTER", 0)
-	if _, err := f.DB.Exec(`INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($1, $2, 'ADMIN')`, other.ID, a.User.ID); err != nil {
-		t.Fatal(err)
-	}
+	other := authtest.NewOwner(t, f.DB, nil)
+	authtest.AddMember(t, f.DB, other.WorkspaceID, a.User.ID, authn.RoleAdmin)
 	// login (register) → refresh (rotate R1 → R2).
 	r := f.Do(apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh", Cookies: []*http.Cookie{a.refresh}})
 	if r.Status != http.StatusOK {
@@ -216,7 +219,7 @@ func TestReuseRevokesSwitchedSessions(t *testing.T) {
 	var rotated struct{ AccessToken string }
 	r.JSON(t, &rotated)
 	// switch-workspace with the new access token → R3 in the other workspace.
-	sw := f.Post("/v1/auth/switch-workspace", rotated.AccessToken, map[string]string{"workspaceId": other.ID})
+	sw := f.Post("/v1/auth/switch-workspace", rotated.AccessToken, map[string]string{"workspaceId": other.WorkspaceID})
 	if sw.Status != http.StatusOK {
 		t.Fatalf("switch: %d %s", sw.Status, sw.Body)
 	}
@@ -243,15 +246,16 @@ func TestReuseRevokesSwitchedSessions(t *testing.T) {
 		t.Errorf("live refresh tokens after reuse = %d", n)
 	}
 	// A still-valid access token of the revoked chain cannot open a new session either.
-	f.Post("/v1/auth/switch-workspace", rotated.AccessToken, map[string]string{"workspaceId": other.ID}).
+	f.Post("/v1/auth/switch-workspace", rotated.AccessToken, map[string]string{"workspaceId": other.WorkspaceID}).
 		ExpectError(t, http.StatusUnauthorized, "INVALID_TOKEN")
 }
 
 func TestListAndDeleteInvitations(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	a := f.register(t, "Lisa List", uniqueEmail("lisa"))
 	c := f.register(t, "Carl Other", uniqueEmail("carl"))
-	admin := f.AddMember(apitest.Workspace{ID: a.Workspace.ID}, authn.RoleAdmin)
+	admin := authtest.NewMember(t, f.DB, f.Deps.Issuer, a.Workspace.ID, authn.RoleAdmin)
 	inviteeAddr := uniqueEmail("invitee")
 	id, token := f.inviteToken(t, a.AccessToken, inviteeAddr, "ADMIN")
 	cID, _ := f.inviteToken(t, c.AccessToken, uniqueEmail("cinv"), "MEMBER")

@@ -92,14 +92,7 @@ func newRealEnv(t *testing.T) *realEnv {
 
 func (f *realEnv) register(t *testing.T, name, addr string) session {
 	t.Helper()
-	r := f.Post("/v1/auth/register", "", map[string]string{"name": name, "email": addr, "password": password})
-	if r.Status != http.StatusCreated {
-		t.Fatalf("register: %d %s", r.Status, r.Body)
-	}
-	var s session
-	r.JSON(t, &s)
-	s.refresh = refreshCookie(t, r)
-	return s
+	return register(t, f.Env, name, addr)
 }
 
 func (f *realEnv) login(t *testing.T, addr, pw string) *apitest.Response {
@@ -128,6 +121,8 @@ func nowhereStored(t *testing.T, env *apitest.Env, token string) {
 	}
 }
 
+// Not parallel: it starts a River worker, and another test's worker on the same database
+// could take this test's e-mail jobs and deliver them to its own outbox.
 func TestForgotAndResetPassword(t *testing.T) {
 	f := newRealEnv(t)
 	addr := uniqueEmail("rita")
@@ -222,6 +217,7 @@ func TestForgotAndResetPassword(t *testing.T) {
 }
 
 func TestForgotPasswordLimits(t *testing.T) {
+	t.Parallel()
 	f := newEnv(t)
 	addr := uniqueEmail("lim")
 	for i := 1; i <= 6; i++ {
@@ -262,6 +258,8 @@ func TestForgotPasswordLimits(t *testing.T) {
 	}
 }
 
+// Not parallel: it starts a River worker, and another test's worker on the same database
+// could take this test's e-mail jobs and deliver them to its own outbox.
 func TestVerifyEmail(t *testing.T) {
 	f := newRealEnv(t)
 	addr := uniqueEmail("vera")
