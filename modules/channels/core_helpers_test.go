@@ -131,21 +131,23 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 		if err != nil {
 			return nil, err
 		}
-		ag, err := agents.New(agents.Deps{
-			DB: d.DB, Publisher: d.Publisher, Authenticated: authMod.Authenticated(), Log: d.Log,
-			RemoveKnowledge: func(context.Context, *sqlx.Tx, string, string) error { return nil },
-		})
-		if err != nil {
-			return nil, err
-		}
+		dir := agents.NewDirectory(d.DB)
 		ce.mod, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: ag.Directory(), Responder: ce.resp,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: dir, Responder: ce.resp,
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
 			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test",
 			ZendeskAPIBase: o.zendeskBase, FreshdeskAPIBase: o.freshdeskBase,
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Senders: o.senders,
-			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: ag.Directory()},
+			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir},
 			Events:   d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
+		})
+		if err != nil {
+			return nil, err
+		}
+		// The agents routes (to create agents), with channels' real links.
+		ag, err := agents.New(agents.Deps{
+			DB: d.DB, Publisher: d.Publisher, Authed: d.Authed, Log: d.Log,
+			Knowledge: noKnowledge{}, Channels: ce.mod,
 		})
 		if err != nil {
 			return nil, err

@@ -78,13 +78,7 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		if err != nil {
 			return nil, err
 		}
-		ag, err := agents.New(agents.Deps{
-			DB: d.DB, Publisher: d.Publisher, Authenticated: authMod.Authenticated(), Log: d.Log,
-			RemoveKnowledge: func(context.Context, *sqlx.Tx, string, string) error { return nil },
-		})
-		if err != nil {
-			return nil, err
-		}
+		dir := agents.NewDirectory(d.DB)
 		var resp Responder = o.responder
 		if resp == nil {
 			if resp, err = agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log, Now: o.now}); err != nil {
@@ -92,10 +86,18 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 			}
 		}
 		se.mod, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: ag.Directory(), Responder: resp,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: dir, Responder: resp,
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod,
 			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub, Now: o.now,
-			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: ag.Directory(), Model: "test-model", PingEvery: o.ping},
+			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir, Model: "test-model", PingEvery: o.ping},
+		})
+		if err != nil {
+			return nil, err
+		}
+		// The agents routes (to create agents), with channels' real links.
+		ag, err := agents.New(agents.Deps{
+			DB: d.DB, Publisher: d.Publisher, Authed: d.Authed, Log: d.Log,
+			Knowledge: noKnowledge{}, Channels: se.mod,
 		})
 		if err != nil {
 			return nil, err
