@@ -2,6 +2,7 @@ package billing
 
 import (
 	"context"
+	"encoding/base64"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
 func TestPlansAndCredits(t *testing.T) {
@@ -267,4 +269,48 @@ func TestStripeNotConfigured(t *testing.T) {
 
 func reqText(path, token, body string) apitestReq {
 	return apitestReq{Method: http.MethodPost, Path: path, Token: token, Body: body, Header: map[string]string{"Content-Type": "text/plain"}}
+}
+
+// Bad input on every billing route is a 4xx in the error shape, checked before any Stripe
+// call (the fake records none).
+func TestBadInputScenarios(t *testing.T) {
+	t.Parallel()
+	te := newEnv(t, envOptions{})
+	ws := te.NewWorkspace(plans.Starter, 10)
+	member := te.AddMember(ws, authn.RoleMember)
+	b64 := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	for _, sc := range []struct {
+		name, method, path, token string
+		body                      any
+		status                    int
+		code, field               string
+	}{
+		{"ledger cursor not base64", "GET", "/v1/billing/ledger?cursor=!!!", ws.Token, nil, 400, "VALIDATION_ERROR", "cursor"},
+		{"ledger cursor of another list", "GET", "/v1/billing/ledger?cursor=" + b64("in_123"), ws.Token, nil, 400, "VALIDATION_ERROR", "cursor"},
+		{"ledger cursor with a bad id", "GET", "/v1/billing/ledger?cursor=" + b64("2026-11-30T07:00:00Z|1 OR 1=1"), ws.Token, nil, 400, "VALIDATION_ERROR", "cursor"},
+		{"ledger limit 0", "GET", "/v1/billing/ledger?limit=0", ws.Token, nil, 400, "VALIDATION_ERROR", "limit"},
+		{"invoices limit text", "GET", "/v1/billing/invoices?limit=ten", ws.Token, nil, 400, "VALIDATION_ERROR", "limit"},
+		{"invoices cursor not an id", "GET", "/v1/billing/invoices?cursor=" + b64("in_1; DROP"), ws.Token, nil, 400, "VALIDATION_ERROR", "cursor"},
+		{"invoices cursor too long", "GET", "/v1/billing/invoices?cursor=" + strings.Repeat("A", 600), ws.Token, nil, 400, "VALIDATION_ERROR", "cursor"},
+		{"checkout unknown plan", "POST", "/v1/billing/checkout", ws.Token, map[string]any{"plan": "GOLD"}, 400, "VALIDATION_ERROR", "plan"},
+		{"checkout enterprise", "POST", "/v1/billing/checkout", ws.Token, map[string]any{"plan": "ENTERPRISE"}, 400, "VALIDATION_ERROR", "plan"},
+		{"topup unknown pack", "POST", "/v1/billing/topup", ws.Token, map[string]any{"pack": "1m"}, 400, "VALIDATION_ERROR", "pack"},
+		{"checkout by a member", "POST", "/v1/billing/checkout", member.Token, map[string]any{"plan": "PRO"}, 403, "FORBIDDEN", ""},
+		{"ledger without a token", "GET", "/v1/billing/ledger", "", nil, 401, "MISSING_TOKEN", ""},
+	} {
+		t.Run(sc.name, func(t *testing.T) {
+			body := te.Do(apitest.Req{Method: sc.method, Path: sc.path, Token: sc.token, Body: sc.body}).ExpectError(t, sc.status, sc.code)
+			if sc.field != "" {
+				if d, _ := body["details"].(map[string]any); d[sc.field] == nil {
+					t.Errorf("details %v, want the field %s", body["details"], sc.field)
+				}
+			}
+		})
+	}
+	te.fake.mu.Lock()
+	n := len(te.fake.requests)
+	te.fake.mu.Unlock()
+	if n != 0 {
+		t.Errorf("%d Stripe requests for bad input", n)
+	}
 }

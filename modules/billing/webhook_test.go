@@ -270,6 +270,7 @@ func TestWebhookRejections(t *testing.T) {
 }
 
 func TestWorkerArgs(t *testing.T) {
+	t.Parallel()
 	opts := ProcessStripeEventArgs{}.InsertOpts()
 	if opts.MaxAttempts != 10 || opts.Queue != river.QueueDefault {
 		t.Fatalf("process_stripe_event opts = %+v", opts)

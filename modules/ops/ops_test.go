@@ -119,6 +119,10 @@ func (f fixture) check(t *testing.T, env *apitest.Env) {
 	}
 }
 
+// None of these tests runs in parallel: a prune walks the whole test database (every
+// workspace's rows), so one test's run would remove another's fixture rows and a "second run
+// prunes nothing" check would count another test's rows.
+
 // Prune removes exactly the rows past their retention, in batches (a batch of 2 here, so the
 // loop runs several statements per table), and a second run touches nothing.
 func TestPruneTrimsOnlyExpiredRows(t *testing.T) {
