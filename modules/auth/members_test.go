@@ -7,8 +7,10 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/auth/authtest"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
@@ -180,7 +182,7 @@ func TestRemovedMemberLosesSessionAndInvitations(t *testing.T) {
 	}
 	var inA session
 	r.JSON(t, &inA)
-	inACookie := refreshCookie(t, r)
+	inACookie := testkit.Cookie(t, r.Header, auth.RefreshCookie)
 	// b, now an owner of a's workspace, invites someone.
 	f.inviteToken(t, inA.AccessToken, uniqueEmail("friend"), "MEMBER")
 	var sent int
@@ -223,7 +225,7 @@ func TestReuseRevokesSwitchedSessions(t *testing.T) {
 	if sw.Status != http.StatusOK {
 		t.Fatalf("switch: %d %s", sw.Status, sw.Body)
 	}
-	switched := refreshCookie(t, sw)
+	switched := testkit.Cookie(t, sw.Header, auth.RefreshCookie)
 	// A switch from the switched session stays in the chain too.
 	var s2 session
 	sw.JSON(t, &s2)
@@ -231,7 +233,7 @@ func TestReuseRevokesSwitchedSessions(t *testing.T) {
 	if back.Status != http.StatusOK {
 		t.Fatalf("switch back: %d %s", back.Status, back.Body)
 	}
-	switchedBack := refreshCookie(t, back)
+	switchedBack := testkit.Cookie(t, back.Header, auth.RefreshCookie)
 
 	// Reuse the first (rotated) token: everything descended from it dies.
 	f.Do(apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh", Cookies: []*http.Cookie{a.refresh}}).

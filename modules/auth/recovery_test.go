@@ -15,6 +15,7 @@ import (
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/secretbox"
+	"github.com/axonhq/axon/platform/testkit"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
@@ -132,7 +133,7 @@ func TestForgotAndResetPassword(t *testing.T) {
 	if other.Status != http.StatusOK {
 		t.Fatalf("login: %d %s", other.Status, other.Body)
 	}
-	otherCookie := refreshCookie(t, other)
+	otherCookie := testkit.Cookie(t, other.Header, auth.RefreshCookie)
 
 	// Known and unknown addresses get the same answer.
 	unknown := uniqueEmail("nobody")
