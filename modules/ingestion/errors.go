@@ -10,7 +10,7 @@ import (
 
 // ingestError is an ingestion failure with the text shown to the user as the document's
 // errorMsg. Permanent failures (a page that answers 404, a private address, a corrupt PDF)
-// end the job at once; the others are retried per SPEC §6.
+// end the job at once; the others are retried (3 attempts, backing off from 2 s).
 type ingestError struct {
 	msg       string
 	permanent bool

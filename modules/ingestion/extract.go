@@ -18,7 +18,7 @@ import (
 	"github.com/axonhq/axon/platform/storage"
 )
 
-// Sitemap limits (SPEC §7).
+// Sitemap limits: a SITEMAP document ingests at most 50 pages, fetched 4 at a time.
 const (
 	sitemapMaxPages    = 50
 	sitemapConcurrency = 4

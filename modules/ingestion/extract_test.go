@@ -13,6 +13,7 @@ import (
 )
 
 func TestChunkBlocksWindows(t *testing.T) {
+	t.Parallel()
 	text := words("w", 999) // 1000 words
 	cases := []struct {
 		size, overlap int
@@ -42,6 +43,7 @@ func TestChunkBlocksWindows(t *testing.T) {
 }
 
 func TestChunkBlocksMetadataGroupsAndTinyChunks(t *testing.T) {
+	t.Parallel()
 	blocks := []block{
 		{Text: "Intro words here for the first page.", Page: 1, Heading: "Intro"},
 		{Text: "Second page text\nwith a line break.", Page: 2, Heading: "Body"},
@@ -69,6 +71,7 @@ func TestChunkBlocksMetadataGroupsAndTinyChunks(t *testing.T) {
 }
 
 func TestParseQA(t *testing.T) {
+	t.Parallel()
 	in := "Welcome text before the first question is ignored.\n" +
 		"Q: What is Axon?\nA: A support agent.\n" +
 		"question: Multi-line\nquestion here?\nANSWER: First line.\nSecond line.\n" +
@@ -93,6 +96,7 @@ func TestParseQA(t *testing.T) {
 }
 
 func TestTextAndCSVBlocks(t *testing.T) {
+	t.Parallel()
 	md := "# Setup\r\n\r\nPlug it in.\nWait.\n\n## Reset ##\nHold the button.\x00"
 	got := textBlocks(md, true)
 	want := []block{
@@ -117,6 +121,7 @@ func TestTextAndCSVBlocks(t *testing.T) {
 }
 
 func TestHTMLBlocks(t *testing.T) {
+	t.Parallel()
 	page := `<html><head><title>Acme | Returns</title><script>x()</script></head><body>
 <nav>Products Pricing</nav><div role="banner">Banner text</div>
 <div class="layout"><aside>Related links</aside>
@@ -155,6 +160,7 @@ func TestHTMLBlocks(t *testing.T) {
 }
 
 func TestIsPublicAddr(t *testing.T) {
+	t.Parallel()
 	for _, c := range []struct {
 		addr   string
 		public bool
@@ -196,6 +202,7 @@ func TestIsPublicAddr(t *testing.T) {
 }
 
 func TestFetcher(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	private := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, "secret") }))
 	defer private.Close()
@@ -263,6 +270,7 @@ func TestFetcher(t *testing.T) {
 }
 
 func TestYouTube(t *testing.T) {
+	t.Parallel()
 	for raw, want := range map[string]string{
 		"https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=10":   "dQw4w9WgXcQ",
 		"https://youtu.be/dQw4w9WgXcQ?si=x":                  "dQw4w9WgXcQ",
@@ -295,6 +303,7 @@ func TestYouTube(t *testing.T) {
 }
 
 func TestFileExtractors(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	blocks, note, err := pdfBlocks(ctx, makePDF("First page about invoices and billing cycles.", "Second page about refunds."))
 	if err != nil || note != "" || len(blocks) != 2 || blocks[1].Page != 2 || !strings.Contains(blocks[1].Text, "refunds") {

@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Limits of fetching a URL (SPEC §7).
+// Limits of fetching a URL: 15 s, 5 MB, 5 redirects.
 const (
 	fetchTimeout   = 15 * time.Second
 	fetchMaxBytes  = 5 << 20

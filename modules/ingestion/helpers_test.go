@@ -39,6 +39,10 @@ type harness struct {
 	private *httptest.Server
 }
 
+// Tests built on a harness do not run in parallel: every harness of the test process shares
+// one database, so one harness's River worker would take another's jobs, and the sweep
+// (recoverLost, sweepStuck) looks at every workspace's documents. Tests of pure functions
+// (extract_test.go) run in parallel.
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	h := &harness{ai: fakeopenai.New(t), mux: http.NewServeMux()}

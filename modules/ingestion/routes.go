@@ -10,7 +10,7 @@ import (
 	"github.com/axonhq/axon/platform/storage"
 )
 
-// Routes registers the knowledge and storage routes (SPEC §5 "Knowledge and storage").
+// Routes registers the knowledge and storage routes (openapi.json, tag "ingestion").
 // Members read; admins manage. The local upload route exists only with the local store;
 // its presigned signature is its authorisation, and its body may reach 25 MB (the global
 // 2 MB body limit must skip storage.LocalRoutePrefix).
