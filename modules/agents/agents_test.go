@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
@@ -24,10 +25,10 @@ import (
 
 // newEnv serves the agents module alone behind the real access-token middleware, with
 // in-memory stand-ins for ingestion's knowledge and channels' links.
-func newEnv(t *testing.T) (*apitest.Env, *links) {
+func newEnv(t *testing.T) (*apptest.Env, *links) {
 	t.Helper()
 	l := newLinks()
-	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	env := apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mod, err := agents.New(agents.Deps{
 			DB: d.DB, Publisher: d.Publisher, Log: d.Log,
 			Authed:    []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
@@ -117,7 +118,7 @@ func (l *links) remove(fn func()) error {
 
 const minimal = `{"name":"Support bot","systemPrompt":"You answer questions about Acme."}`
 
-func createAgent(t *testing.T, env *apitest.Env, token, body string) map[string]any {
+func createAgent(t *testing.T, env *apptest.Env, token, body string) map[string]any {
 	t.Helper()
 	res := env.Post("/v1/agents", token, body)
 	if res.Status != http.StatusCreated {
@@ -126,15 +127,15 @@ func createAgent(t *testing.T, env *apitest.Env, token, body string) map[string]
 	return res.Map(t)
 }
 
-func patch(env *apitest.Env, path, token string, body any) *apitest.Response {
+func patch(env *apptest.Env, path, token string, body any) *apitest.Response {
 	return env.Do(apitest.Req{Method: http.MethodPatch, Path: path, Token: token, Body: body})
 }
 
-func del(env *apitest.Env, path, token string) *apitest.Response {
+func del(env *apptest.Env, path, token string) *apitest.Response {
 	return env.Do(apitest.Req{Method: http.MethodDelete, Path: path, Token: token})
 }
 
-func count(t *testing.T, env *apitest.Env, query string, args ...any) int {
+func count(t *testing.T, env *apptest.Env, query string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := env.DB.GetContext(context.Background(), &n, query, args...); err != nil {
@@ -143,7 +144,7 @@ func count(t *testing.T, env *apitest.Env, query string, args ...any) int {
 	return n
 }
 
-func liveAgents(t *testing.T, env *apitest.Env, workspaceID string) int {
+func liveAgents(t *testing.T, env *apptest.Env, workspaceID string) int {
 	t.Helper()
 	return count(t, env, `SELECT count(*) FROM agents WHERE workspace_id = $1 AND deleted_at IS NULL`, workspaceID)
 }
@@ -710,7 +711,7 @@ func TestWidget(t *testing.T) {
 	}
 }
 
-func mustExec(t *testing.T, env *apitest.Env, q string, args ...any) {
+func mustExec(t *testing.T, env *apptest.Env, q string, args ...any) {
 	t.Helper()
 	if _, err := env.DB.ExecContext(context.Background(), q, args...); err != nil {
 		t.Fatal(err)

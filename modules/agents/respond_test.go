@@ -17,6 +17,7 @@ import (
 
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/ingestion"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
@@ -96,7 +97,7 @@ func scripted(srv *fakeopenai.Server, reply string, factual, intent, emotional f
 // knowledgeEnv serves agents and ingestion together (as main.go wires them, with the
 // offline embedder) and returns one agent with one READY text document.
 type knowledgeEnv struct {
-	env       *apitest.Env
+	env       *apptest.Env
 	agents    *agents.Module
 	retriever ingestion.Retriever
 	agent     agents.Agent
@@ -123,7 +124,7 @@ func newKnowledgeEnv(t *testing.T, title, content string) *knowledgeEnv {
 	t.Helper()
 	ke := &knowledgeEnv{}
 	var dir *agents.Directory
-	ke.env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	ke.env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		auth := []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)}
 		dir = agents.NewDirectory(d.DB)
 		local := storage.NewLocal(t.TempDir(), "http://axon.invalid", []byte("test-secret-test-secret-test-sec"))

@@ -15,6 +15,7 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/auth/authtest"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit"
@@ -48,7 +49,7 @@ func (m *captureMailer) last() email.Message {
 }
 
 type fixture struct {
-	*apitest.Env
+	*apptest.Env
 	mail   *captureMailer
 	grants *sync.Map
 }
@@ -56,7 +57,7 @@ type fixture struct {
 func newEnv(t *testing.T) *fixture {
 	t.Helper()
 	f := &fixture{mail: &captureMailer{}, grants: &sync.Map{}}
-	f.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	f.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		m, err := auth.New(auth.Deps{
 			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: f.mail, Log: d.Log,
 			BcryptCost: 4, RefreshTTL: time.Hour, AppURL: "https://app.example.com",
@@ -103,7 +104,7 @@ func (f *fixture) register(t *testing.T, name, addr string) session {
 }
 
 // register signs up and returns the session with its refresh cookie.
-func register(t *testing.T, env *apitest.Env, name, addr string) session {
+func register(t *testing.T, env *apptest.Env, name, addr string) session {
 	t.Helper()
 	r := env.Post("/v1/auth/register", "", map[string]string{"name": name, "email": addr, "password": password})
 	if r.Status != http.StatusCreated {
@@ -130,7 +131,7 @@ type scenario struct {
 	check  func(t *testing.T, r *apitest.Response)
 }
 
-func play(t *testing.T, env *apitest.Env, table []scenario) {
+func play(t *testing.T, env *apptest.Env, table []scenario) {
 	t.Helper()
 	for _, sc := range table {
 		ok := t.Run(sc.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/testkit"
@@ -62,7 +63,7 @@ func (o *outbox) linkToken(t *testing.T, addr, subj string) string {
 
 // realEnv wires auth with the real email module (sealed secrets, River jobs) and a worker.
 type realEnv struct {
-	*apitest.Env
+	*apptest.Env
 	out *outbox
 }
 
@@ -73,7 +74,7 @@ func newRealEnv(t *testing.T) *realEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	f.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: f.out, Log: d.Log, AppURL: "https://app.example.com", Box: box})
 		if err != nil {
 			return nil, err
@@ -102,7 +103,7 @@ func (f *realEnv) login(t *testing.T, addr, pw string) *apitest.Response {
 }
 
 // nowhereStored fails when token appears in any e-mail row, any job's args or the log.
-func nowhereStored(t *testing.T, env *apitest.Env, token string) {
+func nowhereStored(t *testing.T, env *apptest.Env, token string) {
 	t.Helper()
 	var emails, jobs string
 	if err := env.DB.Get(&emails, `SELECT COALESCE(string_agg(e::text, ' '), '') FROM emails e`); err != nil {

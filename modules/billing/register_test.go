@@ -7,6 +7,7 @@ import (
 
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/secretbox"
@@ -17,7 +18,7 @@ import (
 // in the registration transaction.
 func TestRegisterGrantsStarterCredits(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	env := apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		box, err := secretbox.New(bytes.Repeat([]byte{3}, secretbox.KeySize), nil)
 		if err != nil {
 			return nil, err

@@ -20,6 +20,7 @@ import (
 
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
@@ -32,7 +33,7 @@ const (
 // testEnv is the billing and email modules served through the real HTTP stack, with Stripe
 // answered by api (the fake below, or stripe-mock).
 type testEnv struct {
-	*apitest.Env
+	*apptest.Env
 	mod  *Module
 	fake *fakeStripe
 }
@@ -50,7 +51,7 @@ func newEnv(t testing.TB, o envOptions) *testEnv {
 		te.fake = newFakeStripe(t)
 		base = te.fake.URL
 	}
-	te.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	te.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://localhost:3000"})
 		if err != nil {
 			return nil, err

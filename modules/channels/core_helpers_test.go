@@ -14,6 +14,7 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/testkit/apitest"
@@ -95,7 +96,7 @@ func (r *scriptedResponder) answerCalls() int {
 
 // coreEnv is auth, billing, email, agents and channels through the real HTTP stack.
 type coreEnv struct {
-	*apitest.Env
+	*apptest.Env
 	mod  *Module
 	resp *scriptedResponder
 }
@@ -114,7 +115,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ce.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	ce.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://app.test"})
 		if err != nil {
 			return nil, err

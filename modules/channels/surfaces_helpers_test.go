@@ -15,6 +15,7 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/kernel"
@@ -40,7 +41,7 @@ func (surfKnowledge) Search(context.Context, string, string, string, int, float6
 // surfEnv is auth, billing, email, agents (with the real responder) and channels through
 // the real HTTP stack.
 type surfEnv struct {
-	*apitest.Env
+	*apptest.Env
 	mod  *Module
 	fake *fakeopenai.Server // nil with the offline provider
 }
@@ -61,7 +62,7 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		se.fake = fakeopenai.New(t)
 		chatter = ai.NewOpenAI(ai.OpenAIConfig{BaseURL: se.fake.URL(), APIKey: "sk-test", MaxRetries: -1})
 	}
-	se.Env = apitest.New(t, apitest.Options{Limiter: o.limiter}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	se.Env = apptest.New(t, apitest.Options{Limiter: o.limiter}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://app.test"})
 		if err != nil {
 			return nil, err

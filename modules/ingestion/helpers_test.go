@@ -13,6 +13,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/storage"
@@ -28,7 +29,7 @@ const localBase = "http://axon.invalid"
 // OpenAI server, a local store in a temporary directory and a small web site that the
 // fetcher may reach (every other address stays under the private-address policy).
 type harness struct {
-	*apitest.Env
+	*apptest.Env
 	mod   *Module
 	ai    *fakeopenai.Server
 	local *storage.Local
@@ -59,7 +60,7 @@ func newHarness(t *testing.T) *harness {
 		APIKey: "test", BaseURL: h.ai.URL(), MaxRetries: 3,
 		RetryBaseDelay: 5 * time.Millisecond, MaxRetryWait: time.Second, EmbedRPS: -1,
 	})
-	h.Env = apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	h.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		m, err := New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache, Embedder: emb,
 			Store: h.local, Local: h.local, Agents: agents.NewDirectory(d.DB),

@@ -7,15 +7,16 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/modules/ops"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
-func newEnv(t *testing.T, batch int) (*apitest.Env, *ops.Module) {
+func newEnv(t *testing.T, batch int) (*apptest.Env, *ops.Module) {
 	t.Helper()
 	var mod *ops.Module
-	env := apitest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
+	env := apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		var err error
 		mod, err = ops.New(ops.Deps{DB: d.DB, Log: d.Log, BatchSize: batch})
 		return []kernel.Module{mod}, err
@@ -23,14 +24,14 @@ func newEnv(t *testing.T, batch int) (*apitest.Env, *ops.Module) {
 	return env, mod
 }
 
-func exec(t *testing.T, env *apitest.Env, q string, args ...any) {
+func exec(t *testing.T, env *apptest.Env, q string, args ...any) {
 	t.Helper()
 	if _, err := env.DB.ExecContext(context.Background(), q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
 	}
 }
 
-func count(t *testing.T, env *apitest.Env, q string, args ...any) int {
+func count(t *testing.T, env *apptest.Env, q string, args ...any) int {
 	t.Helper()
 	var n int
 	if err := env.DB.GetContext(context.Background(), &n, q, args...); err != nil {
@@ -44,7 +45,7 @@ type fixture struct {
 	ws, tag string
 }
 
-func seed(t *testing.T, env *apitest.Env) fixture {
+func seed(t *testing.T, env *apptest.Env) fixture {
 	t.Helper()
 	w := env.NewWorkspace("STARTER", 0)
 	f := fixture{ws: w.ID, tag: uuid.NewString()}
@@ -83,7 +84,7 @@ VALUES ($1, $2, 'a@example.com', $3, 'low_credits', '{"WorkspaceName":"Acme","Ba
 }
 
 // check asserts the survivors of one fixture after a prune.
-func (f fixture) check(t *testing.T, env *apitest.Env) {
+func (f fixture) check(t *testing.T, env *apptest.Env) {
 	t.Helper()
 	if n := count(t, env, `SELECT count(*) FROM realtime_events WHERE workspace_id = $1`, f.ws); n != 2 {
 		t.Errorf("realtime_events left %d, want the 2 inside the replay window", n)

@@ -6,13 +6,14 @@ import (
 
 	"github.com/axonhq/axon/modules/billing/billingtest"
 	"github.com/axonhq/axon/modules/billing/plans"
+	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/testkit/apitest"
 )
 
 func TestSetBalanceAndPlanKeepTheLedgerInvariant(t *testing.T) {
 	t.Parallel()
-	env := apitest.New(t, apitest.Options{}, func(*kernel.Deps) ([]kernel.Module, error) { return nil, nil })
+	env := apptest.New(t, apitest.Options{}, func(*kernel.Deps) ([]kernel.Module, error) { return nil, nil })
 	ctx := context.Background()
 	ws := env.NewWorkspace(plans.Starter, 100)
 
