@@ -136,18 +136,11 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	// The responder (agents) reads knowledge through ingestion's Retriever; channels
-	// answers customers through it.
-	minSim := cfg.RAGMinSimilarity
-	if minSim <= 0 {
-		minSim = ai.OpenAIMinSimilarity
-		if provider.Model() == ai.OfflineEmbeddingModel {
-			minSim = ai.OfflineMinSimilarity
-		}
-	}
+	// The responder (agents) reads knowledge through ingestion's Retriever, with the same
+	// threshold as ingestion's search route; channels answers customers through it.
 	responder, err := agents.NewResponder(agents.ResponderDeps{
 		Chatter: provider, Knowledge: knowledgeAdapter{ingestMod.Retriever()},
-		MinSimilarity: minSim, Log: d.Log,
+		MinSimilarity: ingestMod.MinSimilarity(), Log: d.Log,
 	})
 	if err != nil {
 		return nil, err

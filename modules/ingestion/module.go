@@ -177,3 +177,7 @@ func (m *Module) PeriodicJobs() []*river.PeriodicJob {
 
 // Retriever returns the retrieval contract for the chat pipeline.
 func (m *Module) Retriever() Retriever { return m.svc }
+
+// MinSimilarity is the retrieval threshold in use: RAG_MIN_SIMILARITY, or the embedder's
+// default when it is unset. The chat responder retrieves with it too.
+func (m *Module) MinSimilarity() float64 { return m.svc.minSimilarity }
