@@ -69,6 +69,9 @@ type corpus struct {
 	} `json:"facts"`
 }
 
+// dumpChunks is the -dump file.
+var dumpChunks string
+
 type question struct {
 	Q     string   `json:"q"`
 	Facts []string `json:"facts"`
@@ -80,6 +83,7 @@ func main() {
 	}
 	verbose := flag.Bool("v", false, "print one line per question")
 	offline := flag.Bool("offline", false, "use the offline provider even when OPENAI_API_KEY is set")
+	flag.StringVar(&dumpChunks, "dump", "", "write the ingested chunks (title, metadata, content) as JSON to this file")
 	flag.Parse()
 	t := &runner{}
 	code := 0
@@ -231,6 +235,15 @@ func run(t *runner, verbose, forceOffline bool) {
 	var contents []string
 	if err := env.DB.Select(&contents, `SELECT content FROM knowledge_chunks WHERE agent_id = $1`, agent.ID); err != nil {
 		t.Fatal(err)
+	}
+	if dumpChunks != "" {
+		var js []byte
+		if err := env.DB.Get(&js, `SELECT coalesce(json_agg(json_build_object('title', d.title, 'type', d.type, 'metadata', c.metadata, 'content', c.content) ORDER BY d.created_at, c.chunk_idx), '[]') FROM knowledge_chunks c JOIN knowledge_docs d ON d.id = c.doc_id WHERE c.agent_id = $1`, agent.ID); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(dumpChunks, js, 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	for _, f := range c.Facts {
 		found := false

@@ -25,7 +25,24 @@ const minChunkChars = 20
 
 // recipeVersion names the extraction and chunking recipe. It is part of the content hash,
 // so changing the recipe makes the next reindex re-embed instead of skipping.
-const recipeVersion = "ingest-v1"
+const recipeVersion = "ingest-v2"
+
+// embeddingInput is what is embedded for a chunk: the document's title and the chunk's
+// section heading (when it has one and it is not the title), each on a line, then the
+// text. A chunk that never names its topic ("It is free within 30 days.") still matches a
+// question on the section's subject. The stored content stays the text alone.
+func embeddingInput(title string, c chunk) string {
+	var b strings.Builder
+	title = strings.TrimSpace(title)
+	if title != "" {
+		b.WriteString(title + "\n")
+	}
+	if h := strings.TrimSpace(c.Heading); h != "" && !strings.EqualFold(h, title) {
+		b.WriteString(h + "\n")
+	}
+	b.WriteString(c.Text)
+	return b.String()
+}
 
 // block is one piece of extracted text with where it came from. Blocks are joined with a
 // line break inside a chunk, or with a space when both are inline (transcript segments).

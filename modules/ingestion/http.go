@@ -306,7 +306,7 @@ func (h *handlers) search(c echo.Context) error {
 	}
 	items := make([]hitDTO, len(hits))
 	for i, x := range hits {
-		items[i] = hitDTO(x)
+		items[i] = hitDTO{DocID: x.DocID, Title: x.Title, ChunkIdx: x.ChunkIdx, Content: x.Content, Similarity: x.Similarity, Metadata: x.Metadata}
 	}
 	return c.JSON(http.StatusOK, searchResponse{Items: items})
 }

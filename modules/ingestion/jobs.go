@@ -216,7 +216,7 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 	}
 	texts := make([]string, len(chunks))
 	for i, c := range chunks {
-		texts[i] = c.Text
+		texts[i] = embeddingInput(d.Title, c)
 	}
 	vecs, err := s.embedder.Embed(ctx, texts)
 	if err != nil {

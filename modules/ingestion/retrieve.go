@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 	"time"
 
@@ -23,6 +24,10 @@ const (
 	maxK = 50
 	// queryCacheTTL is how long a query's embedding is cached.
 	queryCacheTTL = time.Hour
+	// legPool is how many chunks each leg of the hybrid search ranks (at least k).
+	legPool = 20
+	// rrfK is the constant of reciprocal-rank fusion: score = Σ 1/(rrfK + rank).
+	rrfK = 60
 )
 
 // Hit is one retrieved chunk.
@@ -34,15 +39,24 @@ type Hit struct {
 	Similarity float64 // cosine similarity, 1 = same direction
 	// Metadata holds page, heading and url when the document had them.
 	Metadata map[string]any
+	// VectorRank and TextRank are the chunk's 1-based ranks in the vector and full-text
+	// legs of the search (0: not among that leg's first 20). Score is their reciprocal-rank
+	// fusion, Σ 1/(60 + rank), the order of the hits.
+	VectorRank, TextRank int
+	Score                float64
 }
 
 // Retriever finds an agent's knowledge for a question (the retrieval step of the chat
 // pipeline).
 type Retriever interface {
 	// Search embeds query (cached for an hour per model and query) and returns at most k
-	// chunks of the agent's READY and active documents whose cosine similarity is at
-	// least minSimilarity, most similar first. It looks only at the given workspace and
-	// agent: an agent of another workspace yields no hits. k is clamped to 1..50.
+	// chunks of the agent's READY and active documents, best first. Two legs rank the
+	// chunks: cosine similarity to the query vector, and Postgres full text (English
+	// stemming, any of the query's words); the hits are ordered by reciprocal-rank fusion
+	// of both. A chunk found only by the vector leg is kept when its cosine similarity is
+	// at least minSimilarity; a chunk the full-text leg found is kept whatever its
+	// similarity. It looks only at the given workspace and agent: an agent of another
+	// workspace yields no hits. k is clamped to 1..50.
 	Search(ctx context.Context, workspaceID, agentID, query string, k int, minSimilarity float64) ([]Hit, error)
 }
 
@@ -58,26 +72,71 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 	if err != nil {
 		return nil, err
 	}
-	var rows []hitRow
+	pool := max(k, legPool)
+	var vrows, trows []hitRow
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		rows, err = s.st.search(ctx, tx, workspaceID, agentID, vec, k, efSearch)
+		if vrows, err = s.st.search(ctx, tx, workspaceID, agentID, vec, pool, efSearch); err != nil {
+			return err
+		}
+		trows, err = s.st.searchText(ctx, tx, workspaceID, agentID, query, vec, pool)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("search knowledge: %w", err)
 	}
-	out := make([]Hit, 0, len(rows))
-	for _, r := range rows {
-		if r.Similarity < minSimilarity {
-			continue
+	return fuse(vrows, trows, k, minSimilarity), nil
+}
+
+// fuse merges the vector and full-text rankings by reciprocal rank and returns the best k
+// hits: vector-only hits below minSimilarity are left out.
+func fuse(vrows, trows []hitRow, k int, minSimilarity float64) []Hit {
+	type key struct {
+		doc string
+		idx int
+	}
+	byKey := map[key]*Hit{}
+	get := func(r hitRow) *Hit {
+		kk := key{r.DocID, r.ChunkIdx}
+		if h := byKey[kk]; h != nil {
+			return h
 		}
-		h := Hit{DocID: r.DocID, Title: r.Title, ChunkIdx: r.ChunkIdx, Content: r.Content, Similarity: r.Similarity}
+		h := &Hit{DocID: r.DocID, Title: r.Title, ChunkIdx: r.ChunkIdx, Content: r.Content, Similarity: r.Similarity}
 		if len(r.Metadata) > 0 {
 			_ = json.Unmarshal(r.Metadata, &h.Metadata)
 		}
-		out = append(out, h)
+		byKey[kk] = h
+		return h
 	}
-	return out, nil
+	for i, r := range vrows {
+		h := get(r)
+		h.VectorRank = i + 1
+		h.Score += 1 / float64(rrfK+i+1)
+	}
+	for i, r := range trows {
+		h := get(r)
+		h.TextRank = i + 1
+		h.Score += 1 / float64(rrfK+i+1)
+	}
+	out := make([]Hit, 0, len(byKey))
+	for _, h := range byKey {
+		if h.TextRank == 0 && h.Similarity < minSimilarity {
+			continue
+		}
+		out = append(out, *h)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		switch {
+		case a.Score != b.Score:
+			return a.Score > b.Score
+		case a.Similarity != b.Similarity:
+			return a.Similarity > b.Similarity
+		case a.DocID != b.DocID:
+			return a.DocID < b.DocID
+		}
+		return a.ChunkIdx < b.ChunkIdx
+	})
+	return out[:min(k, len(out))]
 }
 
 // queryEmbedding embeds a query, through the cache (key: model and sha256 of the query).

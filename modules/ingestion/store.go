@@ -195,6 +195,19 @@ WITH hits AS MATERIALIZED (
 SELECT h.doc_id, d.title, h.chunk_idx, h.content, h.metadata, 1 - h.distance AS similarity
 FROM hits h JOIN knowledge_docs d ON d.id = h.doc_id
 ORDER BY h.distance, h.doc_id, h.chunk_idx`
+
+	// qSearchText is the full-text leg of retrieval: the agent's chunks whose tsv (English
+	// stemming) matches ANY of the query's lexemes (plainto_tsquery ANDs them, which a
+	// question rarely satisfies), best ts_rank_cd first, with their cosine similarity to
+	// the query vector. A query without lexemes (only stop words) matches nothing.
+	qSearchText = `
+SELECT c.doc_id, d.title, c.chunk_idx, c.content, c.metadata, 1 - (c.embedding <=> $5::vector) AS similarity
+FROM knowledge_chunks c
+JOIN knowledge_docs d ON d.id = c.doc_id
+CROSS JOIN LATERAL (SELECT NULLIF(replace(plainto_tsquery('english', $3)::text, '&', '|'), '')::tsquery AS q) t
+WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active AND c.tsv @@ t.q
+ORDER BY ts_rank_cd(c.tsv, t.q, 1) DESC, c.doc_id, c.chunk_idx
+LIMIT $4`
 )
 
 // notFound maps sql.ErrNoRows to errDocNotFound.
@@ -424,6 +437,13 @@ func (store) search(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID strin
 	}
 	var rows []hitRow
 	err := sqlx.SelectContext(ctx, tx, &rows, qSearch, workspaceID, agentID, vectorText(vec), k)
+	return rows, err
+}
+
+// searchText runs the full-text leg (qSearchText) on tx.
+func (store) searchText(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID, query string, vec []float32, k int) ([]hitRow, error) {
+	var rows []hitRow
+	err := sqlx.SelectContext(ctx, tx, &rows, qSearchText, workspaceID, agentID, query, k, vectorText(vec))
 	return rows, err
 }
 
