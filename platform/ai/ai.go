@@ -52,7 +52,7 @@ const (
 const EmbeddingDimensions = 1536
 
 // OpenAIMinSimilarity is the default cosine-similarity threshold for retrieval with
-// OpenAI's text-embedding-3 models (SPEC §7, RAG_MIN_SIMILARITY).
+// OpenAI's text-embedding-3 models when RAG_MIN_SIMILARITY is not set.
 const OpenAIMinSimilarity = 0.78
 
 // Embedder turns texts into vectors of Dimensions() floats.

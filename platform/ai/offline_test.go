@@ -136,7 +136,7 @@ func TestOfflineEmbedOffTopicBelowThreshold(t *testing.T) {
 
 func TestOfflineEmbedLongChunkAboveThreshold(t *testing.T) {
 	t.Parallel()
-	// A chunk of SPEC size (about 400 words) containing the answer among other topics.
+	// A chunk of the chunker's size (about 400 words) containing the answer among other topics.
 	var filler []string
 	for _, c := range rankingCases[1:] {
 		filler = append(filler, c.answer, c.unrelated)

@@ -9,7 +9,8 @@ import (
 	"net/http"
 )
 
-// Code is a stable, machine-readable error code from SPEC §3.
+// Code is a stable, machine-readable error code (the "error" field of
+// every error response; openapi.json lists them).
 type Code string
 
 // The codes of the API contract.

@@ -19,8 +19,7 @@ type JobArgs struct{}
 // Kind implements river.JobArgs.
 func (JobArgs) Kind() string { return "ops.backup" }
 
-// InsertOpts implements river.JobArgsWithInsertOpts: two attempts on the default queue
-// (SPEC §6).
+// InsertOpts implements river.JobArgsWithInsertOpts: two attempts on the default queue.
 func (JobArgs) InsertOpts() river.InsertOpts {
 	return river.InsertOpts{Queue: queue.QueueDefault, MaxAttempts: 2}
 }
@@ -82,7 +81,7 @@ func (m *Module) PeriodicJobs() []*river.PeriodicJob {
 // Next returns the first scheduled run after t.
 func (m *Module) Next(t time.Time) time.Time { return utcSchedule{m.schedule}.Next(t) }
 
-// utcSchedule evaluates a cron schedule in UTC (SPEC §6 schedules are UTC), whatever the
+// utcSchedule evaluates a cron schedule in UTC (every schedule of the app is UTC), whatever the
 // process's local zone; a CRON_TZ= prefix still wins.
 type utcSchedule struct{ s cron.Schedule }
 

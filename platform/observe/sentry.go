@@ -17,7 +17,7 @@ type SentryOptions struct {
 }
 
 // InitSentry starts Sentry when a DSN is set and returns a flush function. Traces are sampled
-// at 0.1 in production and 1.0 elsewhere (SPEC §8).
+// at 0.1 in production and 1.0 elsewhere.
 func InitSentry(o SentryOptions) (flush func(), err error) {
 	if o.DSN == "" {
 		return func() {}, nil

@@ -22,7 +22,7 @@ import (
 	"github.com/axonhq/axon/platform/observe"
 )
 
-// Queue names and their concurrency (SPEC §6).
+// Queue names and their concurrency.
 const (
 	QueueDefault   = river.QueueDefault
 	QueueIngestion = "ingestion"

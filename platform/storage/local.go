@@ -23,7 +23,7 @@ import (
 const LocalRoutePrefix = "/v1/storage/local/"
 
 // Local is a Store that keeps objects as files under a directory, the
-// development default of SPEC §2 when S3_BUCKET is not set. It is safe for
+// default when S3_BUCKET is not set. It is safe for
 // concurrent use.
 //
 // Its presigned URLs point at the API itself. The web layer serves

@@ -12,7 +12,7 @@ import (
 // MaxUploadBytes is the largest file a client may upload: 25 MB.
 const MaxUploadBytes int64 = 25 << 20
 
-// PresignTTL is how long a presigned upload URL stays valid (SPEC §5: 900 s).
+// PresignTTL is how long a presigned upload URL stays valid (15 minutes).
 const PresignTTL = 900 * time.Second
 
 // maxFilenameBytes bounds the client-supplied filename.
@@ -25,7 +25,7 @@ type fileType struct {
 	contentTypes []string // every accepted media type; the first is canonical
 }
 
-// allowedTypes lists the uploads SPEC §5 accepts: PDF, TXT, MD, DOCX, HTML
+// allowedTypes lists the uploads the API accepts: PDF, TXT, MD, DOCX, HTML
 // and CSV.
 var allowedTypes = []fileType{
 	{ext: "pdf", exts: []string{"pdf"}, contentTypes: []string{"application/pdf"}},
@@ -72,8 +72,8 @@ func ContentTypeForExt(ext string) (string, bool) {
 	return t.contentTypes[0], true
 }
 
-// ValidateUpload checks a client's upload request against the rules of
-// SPEC §5 and returns the canonical extension (without the dot) to build the
+// ValidateUpload checks a client's upload request against the upload rules
+// (types and size above) and returns the canonical extension (without the dot) to build the
 // storage key with: "pdf", "txt", "md", "docx", "html" (also for .htm) or
 // "csv".
 //

@@ -22,8 +22,8 @@ import (
 // names a region. MinIO and versitygw accept it; R2 expects "auto".
 const defaultRegion = "us-east-1"
 
-// S3Config configures an S3 store. It mirrors the S3_* and AWS_* variables of
-// SPEC §2.
+// S3Config configures an S3 store. It mirrors the S3_* and AWS_*
+// variables of configs.Config.
 type S3Config struct {
 	// Bucket is the bucket that holds every object (S3_BUCKET). Required.
 	Bucket string

@@ -3,7 +3,7 @@
 // Two implementations of Store exist. S3 talks to AWS S3 or any S3-compatible
 // service (MinIO, Cloudflare R2, versitygw) through aws-sdk-go-v2 and hands out
 // presigned PUT URLs that the browser uploads to directly. Local keeps objects
-// in a directory on disk; it is the development default of SPEC §2, and its
+// in a directory on disk; it is the default when S3_BUCKET is not set, and its
 // presigned URLs point at the API itself (PUT /v1/storage/local/{key}), signed
 // with HMAC-SHA256 so that the flow is the same as with S3.
 //

@@ -13,7 +13,8 @@ import (
 	"github.com/axonhq/axon/platform/observe"
 )
 
-// ErrorBody is the contract's error shape (SPEC §3).
+// ErrorBody is the API's error shape: {"error","message","statusCode","details"?}
+// (the ErrorBody schema of openapi.json).
 type ErrorBody struct {
 	Error      string         `json:"error"`
 	Message    string         `json:"message"`

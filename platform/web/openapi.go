@@ -7,7 +7,7 @@ import (
 	"github.com/labstack/echo/v4"
 )
 
-// OpenAPISpec is the OpenAPI 3.1 description of every route (SPEC §5 "Operations"). A test
+// OpenAPISpec is the OpenAPI 3.1 description of every route (platform/web/openapi.json). A test
 // in platform/cli compares it with the routes echo registers, so a route added without its
 // description (or a description without its route) fails the build.
 //

@@ -264,8 +264,8 @@ func Health(version string, started time.Time, checks ...Check) echo.HandlerFunc
 	}
 }
 
-// skipRateLimit exempts /health, CORS preflights and webhooks (SPEC §3: webhooks are
-// unlimited; providers retry on 429 and verification already rejects strangers).
+// skipRateLimit exempts /health, CORS preflights and webhooks (webhooks are
+// unlimited: providers retry on 429 and verification already rejects strangers).
 func skipRateLimit(r *http.Request) bool {
 	return r.URL.Path == "/health" || r.Method == http.MethodOptions || strings.HasPrefix(r.URL.Path, "/v1/webhooks/")
 }
