@@ -371,3 +371,34 @@ func (store) grantBatch(ctx context.Context, q sqlx.QueryerContext, after string
 	}
 	return out, nil
 }
+
+// qConsumedBetween is the credits consumed per workspace in [$2, $3): the consumption rows
+// (messages, voice, tagging) minus the refunds of earlier consumption. ADJUSTMENT, grants and
+// top-ups are not consumption. An empty $1 means every workspace. The ledger's
+// (workspace_id, created_at) index serves one workspace; every workspace for one day scans
+// that day's rows.
+const qConsumedBetween = `
+SELECT workspace_id,
+       (COALESCE(SUM(-delta) FILTER (WHERE reason IN ('MESSAGE_CONSUMED', 'VOICE_CONSUMED', 'TAGGING_CONSUMED')), 0)
+        - COALESCE(SUM(delta) FILTER (WHERE reason = 'REFUND'), 0))::int AS credits
+FROM credit_ledger
+WHERE ($1 = '' OR workspace_id = NULLIF($1, '')::uuid)
+  AND created_at >= $2 AND created_at < $3
+  AND reason IN ('MESSAGE_CONSUMED', 'VOICE_CONSUMED', 'TAGGING_CONSUMED', 'REFUND')
+GROUP BY workspace_id`
+
+// consumedBetween runs qConsumedBetween; workspaces that consumed nothing are absent.
+func (store) consumedBetween(ctx context.Context, q sqlx.QueryerContext, workspaceID string, from, to time.Time) (map[string]int, error) {
+	var rows []struct {
+		WorkspaceID string `db:"workspace_id"`
+		Credits     int    `db:"credits"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &rows, qConsumedBetween, workspaceID, from, to); err != nil {
+		return nil, fmt.Errorf("billing: consumed credits: %w", err)
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.WorkspaceID] = r.Credits
+	}
+	return out, nil
+}
