@@ -189,10 +189,13 @@
     var theme = w.theme === 'dark' ? dark : light;
     return [
       ':host{all:initial;position:fixed;z-index:2147483000;bottom:20px;' + side + ':20px;' +
-        'font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;--c:' + color + ';--on:' + on +
+        '--font:15px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;--c:' + color + ';--on:' + on +
         ';--r:' + r + 'px;--shadow:' + shadow + ';' + theme + '}',
       w.theme === 'auto' ? '@media (prefers-color-scheme: dark){:host{' + dark + '}}' : '',
       '*{box-sizing:border-box}',
+      // The host page's CSS can reach the host element (and what inherits from it) but not
+      // the shadow tree: every inherited text property is set again inside.
+      '.panel,.launcher{font:var(--font);letter-spacing:normal;text-transform:none;text-align:left}',
       '[hidden]{display:none!important}',
       '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
       'button,textarea{font:inherit;color:inherit}',
@@ -228,7 +231,8 @@
         'max-height:120px;min-height:40px}',
       '.send{border:0;border-radius:8px;background:var(--c);color:var(--on);padding:0 14px;cursor:pointer;font-weight:600}',
       '.send:disabled{opacity:.5;cursor:default}',
-      '@media (max-width:480px){:host{bottom:12px;' + side + ':12px}.panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0;border:0}}',
+      '@media (max-width:480px){:host{bottom:12px;' + side + ':12px}.panel{position:fixed;inset:0;width:auto;height:auto;border-radius:0;border:0}' +
+        '.panel:not([hidden])+.launcher{display:none}}',
       '@media (prefers-reduced-motion:reduce){.msg[aria-busy=true]::after{animation:none}}'
     ].join('\n');
   }
@@ -310,8 +314,8 @@
       if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); submit(); }
     });
     input.addEventListener('input', function () {
-      input.style.height = 'auto'; // CSSOM, allowed under CSP
-      input.style.height = Math.min(120, input.scrollHeight + 2) + 'px';
+      input.style.height = ''; // CSSOM, allowed under CSP (unlike a style attribute)
+      if (input.scrollHeight > input.clientHeight) input.style.height = Math.min(120, input.scrollHeight + 2) + 'px';
     });
 
     panel.appendChild(header);
@@ -457,7 +461,7 @@
     var text = input.value.trim();
     if (!text || busy) return;
     input.value = '';
-    input.style.height = 'auto';
+    input.style.height = '';
     send(text);
   }
 
