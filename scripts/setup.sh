@@ -2,7 +2,8 @@
 # scripts/setup.sh — prepare a Debian/Ubuntu machine for Axon development and tests.
 #
 #   PostgreSQL (+ pgvector), Redis, the databases `axon` and `axon_test`, and
-#   poppler-utils (pdftotext, which extracts the text of PDF documents).
+#   poppler-utils (pdftotext, which extracts the text of PDF documents), and chromium
+#   (the widget's browser test).
 #
 # Idempotent: every step checks first and only acts when something is missing, so a
 # second run takes about a second. Run as root, or as a user with sudo.
@@ -12,7 +13,7 @@
 #   REDIS_PORT                 local Redis port          (6379)
 #   AXON_DATABASES             databases to create       ("axon axon_test")
 #   PG_MAJOR                   PostgreSQL major version  (the running/installed server's)
-#   AXON_SKIP_TOOLS            1: do not install stripe-mock / versitygw
+#   AXON_SKIP_TOOLS            1: do not install stripe-mock / versitygw / chromium
 set -euo pipefail
 
 export PGHOST="${PGHOST:-127.0.0.1}"
@@ -271,7 +272,22 @@ else
 	say poppler "installed ($(pdftotext -v 2>&1 | head -n1))"
 fi
 
-# --- 5. test servers ----------------------------------------------------------------
+# --- 6. chromium ----------------------------------------------------------------------
+# Debian's chromium drives the widget's real-browser test (modules/channels,
+# TestWidgetInBrowser, through chromedp); `make test` and CI require it.
+# AXON_SKIP_TOOLS=1 leaves it out too.
+if [ "${AXON_SKIP_TOOLS:-}" = "1" ]; then
+	say chromium "skipped (AXON_SKIP_TOOLS=1)"
+elif have chromium || have chromium-browser; then
+	say chromium "ok"
+else
+	say chromium "installing chromium (apt)"
+	apt_install chromium
+	have chromium || die "chromium installed but not on PATH"
+	say chromium "installed ($(chromium --version 2>/dev/null | head -n1))"
+fi
+
+# --- 7. test servers ----------------------------------------------------------------
 # stripe-mock and versitygw, so that the Stripe and S3 signature tests run instead of
 # skipping (`make test` requires them). AXON_SKIP_TOOLS=1 leaves this step out.
 if [ "${AXON_SKIP_TOOLS:-}" = "1" ]; then
