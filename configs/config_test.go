@@ -47,6 +47,7 @@ func productionEnv() map[string]string {
 }
 
 func TestDefaultsDevelopment(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, nil)
 	if c.Env != EnvDevelopment || !c.Development() || c.Production() {
 		t.Fatalf("env = %q, want development", c.Env)
@@ -78,6 +79,7 @@ func TestDefaultsDevelopment(t *testing.T) {
 }
 
 func TestDefaultsTest(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, map[string]string{"APP_ENV": "test"})
 	if c.Env != EnvTest || !c.Development() {
 		t.Fatalf("env = %q", c.Env)
@@ -97,6 +99,7 @@ func TestDefaultsTest(t *testing.T) {
 }
 
 func TestTrustedProxies(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, map[string]string{"APP_ENV": "test"})
 	var got []string
 	for _, n := range c.TrustedProxies {
@@ -115,6 +118,7 @@ func TestTrustedProxies(t *testing.T) {
 }
 
 func TestRealEnvWinsOverFile(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, map[string]string{
 		"APP_ENV":      "test",
 		"PORT":         "4100",
@@ -135,6 +139,7 @@ func TestRealEnvWinsOverFile(t *testing.T) {
 }
 
 func TestNodeEnvAlias(t *testing.T) {
+	t.Parallel()
 	if c := mustLoad(t, map[string]string{"NODE_ENV": "test"}); c.Env != EnvTest {
 		t.Errorf("NODE_ENV=test gave env %q", c.Env)
 	}
@@ -148,6 +153,7 @@ func TestNodeEnvAlias(t *testing.T) {
 }
 
 func TestValidationErrorsNameVariableAndForm(t *testing.T) {
+	t.Parallel()
 	longKey := strings.Repeat("ab", 32)
 	cases := []struct {
 		name string
@@ -222,6 +228,7 @@ func TestValidationErrorsNameVariableAndForm(t *testing.T) {
 }
 
 func TestAllErrorsReportedAtOnce(t *testing.T) {
+	t.Parallel()
 	msg := loadErr(t, map[string]string{"PORT": "x", "BCRYPT_COST": "99", "LOG_LEVEL": "loud"})
 	for _, v := range []string{"PORT", "BCRYPT_COST", "LOG_LEVEL"} {
 		if !strings.Contains(msg, v) {
@@ -231,6 +238,7 @@ func TestAllErrorsReportedAtOnce(t *testing.T) {
 }
 
 func TestProductionRequiresItsDependencies(t *testing.T) {
+	t.Parallel()
 	msg := loadErr(t, map[string]string{"APP_ENV": "production"})
 	for _, v := range []string{"JWT_SECRET", "REDIS_URL", "OPENAI_API_KEY", "RESEND_API_KEY", "S3_BUCKET", "CHANNEL_ENCRYPTION_KEY"} {
 		if !strings.Contains(msg, v+": must be") {
@@ -257,6 +265,7 @@ func TestProductionRequiresItsDependencies(t *testing.T) {
 }
 
 func TestDatabaseURLPoolParameters(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, map[string]string{
 		"DATABASE_URL": "postgres://axon:pw@db:5432/axon?sslmode=disable&connection_limit=7&pool_timeout=2.5&application_name=api",
 	})
@@ -285,6 +294,7 @@ func TestDatabaseURLPoolParameters(t *testing.T) {
 }
 
 func TestParseDurationDays(t *testing.T) {
+	t.Parallel()
 	c := mustLoad(t, map[string]string{"REFRESH_TOKEN_EXPIRES_IN": "7d", "JWT_EXPIRES_IN": "30m"})
 	if c.RefreshTokenExpiresIn != 7*24*time.Hour || c.JWTExpiresIn != 30*time.Minute {
 		t.Errorf("durations = %s %s", c.RefreshTokenExpiresIn, c.JWTExpiresIn)
@@ -292,6 +302,7 @@ func TestParseDurationDays(t *testing.T) {
 }
 
 func TestLogValueMasksSecrets(t *testing.T) {
+	t.Parallel()
 	secrets := map[string]string{
 		"JWT_SECRET":                 "SECRETjwt-0123456789-0123456789-0123456789",
 		"CHANNEL_ENCRYPTION_KEY":     strings.Repeat("c0", 32),
@@ -341,6 +352,7 @@ func TestLogValueMasksSecrets(t *testing.T) {
 }
 
 func TestValidationErrorsDoNotEchoSecrets(t *testing.T) {
+	t.Parallel()
 	for name, v := range map[string]string{
 		"REDIS_URL":       "redis://:SECRETpw@cache:notaport/0",
 		"OPENAI_BASE_URL": "https://u:SECRETpw@llm internal/v1",

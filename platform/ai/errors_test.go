@@ -12,6 +12,7 @@ import (
 )
 
 func TestErrorIsKindAndCause(t *testing.T) {
+	t.Parallel()
 	err := fmt.Errorf("embed chunk: %w", &ai.Error{Kind: ai.ErrTimeout, Err: context.DeadlineExceeded})
 	if !errors.Is(err, ai.ErrTimeout) {
 		t.Error("errors.Is(err, ErrTimeout) = false")
@@ -29,6 +30,7 @@ func TestErrorIsKindAndCause(t *testing.T) {
 }
 
 func TestErrorMessage(t *testing.T) {
+	t.Parallel()
 	err := &ai.Error{Kind: ai.ErrRateLimited, Status: 429, RetryAfter: 2 * time.Second, Err: errors.New("slow down")}
 	want := "ai: rate limited (status 429) (retry after 2s): slow down"
 	if got := err.Error(); got != want {
@@ -37,6 +39,7 @@ func TestErrorMessage(t *testing.T) {
 }
 
 func TestIsRetryable(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		err  error
 		want bool
@@ -59,6 +62,7 @@ func TestIsRetryable(t *testing.T) {
 }
 
 func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 	tests := []struct {
 		name    string

@@ -33,12 +33,14 @@ func issuer(t *testing.T) *Issuer {
 var alice = Principal{UserID: "u-1", WorkspaceID: "w-1", Role: RoleAdmin}
 
 func TestNewIssuerRejectsShortSecret(t *testing.T) {
+	t.Parallel()
 	if _, err := NewIssuer("short", time.Minute); err == nil {
 		t.Fatal("a short secret was accepted")
 	}
 }
 
 func TestIssueVerifyRoundTrip(t *testing.T) {
+	t.Parallel()
 	i := issuer(t)
 	tok, err := i.Issue(alice)
 	if err != nil {
@@ -74,6 +76,7 @@ func TestIssueVerifyRoundTrip(t *testing.T) {
 }
 
 func TestVerifyRejects(t *testing.T) {
+	t.Parallel()
 	i := issuer(t)
 	good, err := i.Issue(alice)
 	if err != nil {
@@ -149,6 +152,7 @@ func TestVerifyRejects(t *testing.T) {
 }
 
 func TestWidgetTokens(t *testing.T) {
+	t.Parallel()
 	i := issuer(t)
 	wc := WidgetClaims{AgentID: "a-1", WorkspaceID: "w-1", ConversationID: "c-1", VisitorID: "v-1"}
 	tok, err := i.IssueWidget(wc, time.Hour)
@@ -172,6 +176,7 @@ func TestWidgetTokens(t *testing.T) {
 }
 
 func TestRoles(t *testing.T) {
+	t.Parallel()
 	cases := []struct {
 		r, min Role
 		ok     bool
@@ -221,6 +226,7 @@ func server(t *testing.T, i *Issuer) *httptest.Server {
 func ok(c echo.Context) error { return c.NoContent(http.StatusNoContent) }
 
 func TestMiddleware(t *testing.T) {
+	t.Parallel()
 	i := issuer(t)
 	s := server(t, i)
 	member, _ := i.Issue(Principal{UserID: "u-m", WorkspaceID: "w", Role: RoleMember})

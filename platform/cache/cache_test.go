@@ -57,6 +57,7 @@ func closedPortURL(t *testing.T) string {
 func key(t *testing.T) string { return "test:" + t.Name() + ":" + uuid.NewString() }
 
 func TestRedisLimiterLimit(t *testing.T) {
+	t.Parallel()
 	l := cache.NewRedisLimiter(newRedis(t, discard()), discard())
 	k := key(t)
 	ctx := context.Background()
@@ -80,6 +81,7 @@ func TestRedisLimiterLimit(t *testing.T) {
 }
 
 func TestRedisLimiterSharedAcrossProcesses(t *testing.T) {
+	t.Parallel()
 	a := cache.NewRedisLimiter(newRedis(t, discard()), discard())
 	b := cache.NewRedisLimiter(newRedis(t, discard()), discard())
 	k := key(t)
@@ -102,6 +104,7 @@ func TestRedisLimiterSharedAcrossProcesses(t *testing.T) {
 }
 
 func TestRedisLimiterConcurrentHitsNeverExceedLimit(t *testing.T) {
+	t.Parallel()
 	a := cache.NewRedisLimiter(newRedis(t, discard()), discard())
 	b := cache.NewRedisLimiter(newRedis(t, discard()), discard())
 	k := key(t)
@@ -223,6 +226,7 @@ func TestMemoryLimiterSlidingWindow(t *testing.T) {
 // client-side cache, which Redis invalidates asynchronously, so a read right after a write
 // (even by the same client) is only eventually consistent: the test waits for it.
 func TestRedisCacheRoundTrip(t *testing.T) {
+	t.Parallel()
 	c := cache.NewRedisCache(newRedis(t, discard()))
 	other := cache.NewRedisCache(newRedis(t, discard()))
 	ctx := context.Background()
@@ -255,6 +259,7 @@ func TestRedisCacheRoundTrip(t *testing.T) {
 }
 
 func TestRedisCacheUnavailableIsAMiss(t *testing.T) {
+	t.Parallel()
 	r, err := cache.NewRedis(closedPortURL(t), discard())
 	if err != nil {
 		t.Fatal(err)
@@ -272,12 +277,14 @@ func TestRedisCacheUnavailableIsAMiss(t *testing.T) {
 }
 
 func TestNewRedisRejectsMalformedURL(t *testing.T) {
+	t.Parallel()
 	if _, err := cache.NewRedis("http://nope", discard()); err == nil {
 		t.Fatal("no error for a non-redis URL")
 	}
 }
 
 func TestMemoryCache(t *testing.T) {
+	t.Parallel()
 	m := cache.NewMemory(10)
 	ctx := context.Background()
 	m.Set(ctx, "a", []byte("1"), 80*time.Millisecond)

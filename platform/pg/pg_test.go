@@ -41,6 +41,7 @@ func count(t *testing.T, db *pg.DB, table string) int {
 }
 
 func TestInTxCommits(t *testing.T) {
+	t.Parallel()
 	db := pgtest.DB(t)
 	tb := table(t, db, `k int PRIMARY KEY`)
 	err := db.InTx(context.Background(), func(tx *sqlx.Tx) error {
@@ -56,6 +57,7 @@ func TestInTxCommits(t *testing.T) {
 }
 
 func TestInTxRollsBackOnError(t *testing.T) {
+	t.Parallel()
 	db := pgtest.DB(t)
 	tb := table(t, db, `k int PRIMARY KEY`)
 	boom := errors.New("boom")
@@ -74,6 +76,7 @@ func TestInTxRollsBackOnError(t *testing.T) {
 }
 
 func TestInTxRollsBackAndRepanics(t *testing.T) {
+	t.Parallel()
 	// One connection only: a leaked connection or open transaction would block the next InTx.
 	db, err := pg.Open(context.Background(), pg.Options{URL: pgtest.URL(t), MaxConns: 1, PoolTimeout: 2 * time.Second})
 	if err != nil {
@@ -202,6 +205,7 @@ func (r *slowRecorder) get() []string {
 }
 
 func TestSlowQueryHook(t *testing.T) {
+	t.Parallel()
 	rec := &slowRecorder{}
 	var logs syncbuf.Buffer
 	db, err := pg.Open(context.Background(), pg.Options{
@@ -259,6 +263,7 @@ func TestSlowQueryHook(t *testing.T) {
 }
 
 func TestCopyInThroughWrappedDriver(t *testing.T) {
+	t.Parallel()
 	db := pgtest.DB(t)
 	tb := table(t, db, `id int, name text`)
 	err := db.InTx(context.Background(), func(tx *sqlx.Tx) error {
@@ -289,6 +294,7 @@ func TestCopyInThroughWrappedDriver(t *testing.T) {
 }
 
 func TestMapError(t *testing.T) {
+	t.Parallel()
 	db := pgtest.DB(t)
 	tb := table(t, db, `k int PRIMARY KEY, n int CHECK (n > 0)`)
 	if _, err := db.Exec(`INSERT INTO ` + tb + ` VALUES (1, 1)`); err != nil {

@@ -28,6 +28,7 @@ func mustBox(t *testing.T, current, old []byte) *Box {
 }
 
 func TestRoundTrip(t *testing.T) {
+	t.Parallel()
 	b := mustBox(t, randomKey(t), nil)
 	for _, msg := range [][]byte{nil, {}, []byte("x"), []byte(`{"botToken":"123:abc"}`), bytes.Repeat([]byte("k"), 1<<16)} {
 		ct, v, err := b.Seal(msg)
@@ -57,6 +58,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestNonceIsRandom(t *testing.T) {
+	t.Parallel()
 	b := mustBox(t, randomKey(t), nil)
 	seen := map[string]bool{}
 	for range 1000 {
@@ -73,6 +75,7 @@ func TestNonceIsRandom(t *testing.T) {
 }
 
 func TestTamperDetection(t *testing.T) {
+	t.Parallel()
 	b := mustBox(t, randomKey(t), nil)
 	ct, v, err := b.Seal([]byte("apiToken=secret"))
 	if err != nil {
@@ -93,6 +96,7 @@ func TestTamperDetection(t *testing.T) {
 }
 
 func TestWrongKeyFails(t *testing.T) {
+	t.Parallel()
 	k1, k2 := randomKey(t), randomKey(t)
 	a, b := mustBox(t, k1, nil), mustBox(t, k2, nil)
 	ct, v, err := a.Seal([]byte("secret"))
@@ -112,6 +116,7 @@ func TestWrongKeyFails(t *testing.T) {
 }
 
 func TestRotation(t *testing.T) {
+	t.Parallel()
 	oldKey, newKey := randomKey(t), randomKey(t)
 	before := mustBox(t, oldKey, nil)
 	ct, oldV, err := before.Seal([]byte("telegram bot token"))
@@ -168,6 +173,7 @@ func TestRotation(t *testing.T) {
 }
 
 func TestKeyVersionIsStable(t *testing.T) {
+	t.Parallel()
 	// Stored versions must never change meaning between releases. The
 	// golden values were checked against an independent HMAC-SHA256.
 	for _, tc := range []struct {
@@ -193,6 +199,7 @@ func TestKeyVersionIsStable(t *testing.T) {
 }
 
 func TestNewValidatesKeys(t *testing.T) {
+	t.Parallel()
 	good := randomKey(t)
 	for _, tc := range []struct {
 		name     string
@@ -218,6 +225,7 @@ func TestNewValidatesKeys(t *testing.T) {
 }
 
 func TestParseHexKey(t *testing.T) {
+	t.Parallel()
 	hexKey := strings.Repeat("0123456789abcdef", 4)
 	k, err := ParseHexKey(hexKey)
 	if err != nil || len(k) != KeySize || k[1] != 0x23 {

@@ -9,6 +9,7 @@ import (
 )
 
 func TestExactReader(t *testing.T) {
+	t.Parallel()
 	const content = "exactly these bytes"
 	r, err := exactBody(strings.NewReader(content), int64(len(content)))
 	if err != nil {

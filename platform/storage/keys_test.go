@@ -10,6 +10,7 @@ import (
 const wsID = "0190f7a2-3c4d-7e8f-9a0b-1c2d3e4f5a6b"
 
 func TestNewUploadKey(t *testing.T) {
+	t.Parallel()
 	re := regexp.MustCompile(`^uploads/` + regexp.QuoteMeta(wsID) + `/[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}\.pdf$`)
 	seen := map[string]bool{}
 	for range 100 {
@@ -31,6 +32,7 @@ func TestNewUploadKey(t *testing.T) {
 }
 
 func TestKeyBelongsTo(t *testing.T) {
+	t.Parallel()
 	own := NewUploadKey(wsID, "pdf")
 	other := NewUploadKey("0190f7a2-0000-7000-8000-000000000000", "pdf")
 	name := own[strings.LastIndexByte(own, '/')+1:]
@@ -73,6 +75,7 @@ func TestKeyBelongsTo(t *testing.T) {
 }
 
 func TestCheckKey(t *testing.T) {
+	t.Parallel()
 	for _, k := range []string{"a", "uploads/w/x.pdf", "backups/axon-20250101T000000Z.dump", "A_b-c.1/2"} {
 		if err := CheckKey(k); err != nil {
 			t.Errorf("CheckKey(%q) = %v, want ok", k, err)

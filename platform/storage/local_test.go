@@ -34,6 +34,7 @@ func parseLocalURL(t *testing.T, base, raw string) (key, expires, sig string) {
 }
 
 func TestLocalPresignVerify(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := NewLocal(t.TempDir(), "http://localhost:3001/", []byte("0123456789abcdef0123456789abcdef"))
 	key := NewUploadKey(wsID, "pdf")
@@ -97,6 +98,7 @@ func TestLocalPresignVerify(t *testing.T) {
 }
 
 func TestLocalPresignRejectsBadInput(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := NewLocal(t.TempDir(), "http://x", nil)
 	for _, tc := range []struct {
@@ -116,6 +118,7 @@ func TestLocalPresignRejectsBadInput(t *testing.T) {
 }
 
 func TestLocalPutOpenDelete(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := NewLocal(dir, "http://x", nil)
@@ -176,6 +179,7 @@ func TestLocalPutOpenDelete(t *testing.T) {
 }
 
 func TestLocalPutSizeMismatch(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	dir := t.TempDir()
 	l := NewLocal(dir, "http://x", nil)
@@ -206,6 +210,7 @@ func TestLocalPutSizeMismatch(t *testing.T) {
 }
 
 func TestLocalRefusesEscapes(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	base := t.TempDir()
 	dir := filepath.Join(base, "store")
@@ -248,6 +253,7 @@ func TestLocalRefusesEscapes(t *testing.T) {
 }
 
 func TestLocalConcurrentPuts(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	l := NewLocal(t.TempDir(), "http://x", nil)
 	key := NewUploadKey(wsID, "txt")
@@ -276,6 +282,7 @@ func TestLocalConcurrentPuts(t *testing.T) {
 // web layer's PUT /v1/storage/local/{key} route: presign, PUT the bytes to the
 // URL, then Open.
 func TestLocalUploadFlow(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var l *Local
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -7,6 +7,7 @@ import (
 )
 
 func TestValidateUpload(t *testing.T) {
+	t.Parallel()
 	const docx = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 	tests := []struct {
 		name        string
@@ -72,6 +73,7 @@ func TestValidateUpload(t *testing.T) {
 }
 
 func TestContentTypeForExt(t *testing.T) {
+	t.Parallel()
 	for ext, want := range map[string]string{
 		"pdf": "application/pdf", ".md": "text/markdown", "HTM": "text/html", "csv": "text/csv",
 	} {

@@ -19,6 +19,7 @@ import (
 )
 
 func TestClientKey(t *testing.T) {
+	t.Parallel()
 	cases := map[string]string{
 		"203.0.113.7":                        "203.0.113.7",
 		"::ffff:203.0.113.7":                 "203.0.113.7",
@@ -36,6 +37,7 @@ func TestClientKey(t *testing.T) {
 }
 
 func TestDefaultTrustedProxiesMatchConfig(t *testing.T) {
+	t.Parallel()
 	var got []string
 	for _, n := range web.DefaultTrustedProxies {
 		got = append(got, n.String())
@@ -46,6 +48,7 @@ func TestDefaultTrustedProxiesMatchConfig(t *testing.T) {
 }
 
 func TestIPExtractorTrustsOnlyConfiguredProxies(t *testing.T) {
+	t.Parallel()
 	_, edge, _ := net.ParseCIDR("10.0.0.0/8")
 	x := web.IPExtractor([]*net.IPNet{edge})
 	req := func(peer, xff string) *http.Request {
@@ -91,6 +94,7 @@ func limitServer(t *testing.T, trusted []*net.IPNet) string {
 }
 
 func TestIPv6Slash64SharesOneLimit(t *testing.T) {
+	t.Parallel()
 	url := limitServer(t, nil) // default: loopback is a trusted proxy
 	// 20 addresses of one /64, as a client rotating its interface identifier would use.
 	var got []int
@@ -118,6 +122,7 @@ func TestIPv6Slash64SharesOneLimit(t *testing.T) {
 }
 
 func TestUntrustedPeerForwardedForIgnored(t *testing.T) {
+	t.Parallel()
 	_, edge, _ := net.ParseCIDR("10.0.0.0/8")
 	url := limitServer(t, []*net.IPNet{edge}) // 127.0.0.1 is not a trusted proxy here
 	for i := 1; i <= 11; i++ {
@@ -134,6 +139,7 @@ func TestUntrustedPeerForwardedForIgnored(t *testing.T) {
 }
 
 func TestFailureLimitCountsOnlyFailures(t *testing.T) {
+	t.Parallel()
 	lim := cache.NewMemoryLimiter()
 	f := web.FailureLimit{Limiter: lim, Name: "login-account", Limit: 3, Window: time.Minute}
 	e := web.New(web.Options{Logger: observe.NewLogger(&syncbuf.Buffer{}, observe.LogOptions{})})
