@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/analytics"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/channels"
@@ -46,7 +47,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return cli.Execute(ctx, cli.Options{
 		Args: args, Getenv: getenv, Stdout: stdout, Stderr: stderr, Version: version,
 		Modules: modules,
-		Extra:   []func(*cli.Options) *cobra.Command{extractChildCmd},
+		Extra:   []func(*cli.Options) *cobra.Command{extractChildCmd, analyticsCmd},
 	})
 }
 
@@ -181,7 +182,16 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		return nil, err
 	}
 
-	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, channelsMod, opsMod}
+	// analytics reads channels' tables directly (its documented exception) and the ledger
+	// through billing's Usage.
+	analyticsMod, err := analytics.New(analytics.Deps{
+		DB: d.DB, Credits: billingMod.Usage(), Agents: agentDir, Log: d.Log, Authed: d.Authed,
+	})
+	if err != nil {
+		return nil, err
+	}
+
+	mods := []kernel.Module{authMod, billingMod, mail, agentsMod, ingestMod, channelsMod, opsMod, analyticsMod}
 
 	if cfg.BackupCron != "" {
 		if s3 == nil {
