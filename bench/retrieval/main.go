@@ -42,13 +42,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/labstack/echo/v4"
 
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/ingestion"
 	"github.com/axonhq/axon/platform/ai"
-	"github.com/axonhq/axon/platform/apperr"
-	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/storage"
 	"github.com/axonhq/axon/platform/testkit/apitest"
@@ -146,17 +143,7 @@ func run(t *runner, verbose, forceOffline bool) {
 		m, err := ingestion.New(ingestion.Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Cache: d.Cache, Embedder: provider,
 			Store: local, Local: local, Log: d.Log,
-			Agents: ingestion.AgentCheckerFunc(func(ctx context.Context, ws, agent string) error {
-				var ok bool
-				if err := d.DB.GetContext(ctx, &ok, `SELECT EXISTS (SELECT 1 FROM agents WHERE workspace_id = $1 AND id = $2 AND deleted_at IS NULL)`, ws, agent); err != nil {
-					return err
-				}
-				if !ok {
-					return apperr.NotFoundf("Agent")
-				}
-				return nil
-			}),
-			Authenticated: []echo.MiddlewareFunc{authn.Middleware(d.Issuer, false)},
+			Agents: agents.NewDirectory(d.DB), Authed: d.Authed,
 			AllowAddrs:    []string{strings.TrimPrefix(site.URL, "http://")},
 			MinSimilarity: minSim,
 			RetryBase:     50 * time.Millisecond,
