@@ -153,6 +153,16 @@ func (m *Module) Workers(w *river.Workers) error {
 	return river.AddWorkerSafely(w, &sendWorker{svc: m.svc})
 }
 
+// Rescues implements kernel.Rescuer: a customer waits on every reply and handoff, so a job
+// lost with its worker is retried about RescueMargin after its timeout, not after River's
+// 15 minutes. A new customer-facing kind (channels.process_inbound) belongs here too.
+func (m *Module) Rescues() []queue.Rescue {
+	return []queue.Rescue{
+		queue.RescueOf[HandoffArgs](&handoffWorker{}),
+		queue.RescueOf[SendMessageArgs](&sendWorker{}),
+	}
+}
+
 // Service returns the module's service (the pipeline entry point Respond, used by the
 // chat, widget and webhook surfaces).
 func (m *Module) Service() *Service { return m.svc }

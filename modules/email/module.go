@@ -88,5 +88,11 @@ func (m *Module) Workers(w *river.Workers) error {
 	return river.AddWorkerSafely(w, &sendWorker{svc: m.svc})
 }
 
+// Rescues implements kernel.Rescuer: a signup or invitation waits on email.send, so a job
+// lost with its worker is retried about RescueMargin after its 30 s timeout.
+func (m *Module) Rescues() []queue.Rescue {
+	return []queue.Rescue{queue.RescueOf[SendArgs](&sendWorker{})}
+}
+
 // Mailer returns the contract other modules use.
 func (m *Module) Mailer() Mailer { return m.svc }

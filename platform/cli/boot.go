@@ -151,7 +151,7 @@ func (p *process) queue(ctx context.Context, o *Options, working bool) (*kernel.
 	}
 	w, err := queue.NewWorker(ctx, queue.WorkerOptions{
 		DB: p.db.DB.DB, DatabaseURL: p.cfg.DatabaseURL, Workers: workers,
-		PeriodicJobs: reg.PeriodicJobs(), Logger: p.log,
+		PeriodicJobs: reg.PeriodicJobs(), Rescues: reg.Rescues(), Logger: p.log,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -8,6 +8,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/platform/queue"
 )
 
 // Module is one business area (auth, agents, ingestion, channels, billing, email,
@@ -22,6 +24,13 @@ type Module interface {
 // Scheduler is implemented by modules that own periodic jobs.
 type Scheduler interface {
 	PeriodicJobs() []*river.PeriodicJob
+}
+
+// Rescuer is implemented by modules whose jobs a customer waits on: their kinds are taken
+// back soon after a worker dies instead of after River's 15-minute rescue (queue.Rescue,
+// built with queue.RescueOf from the module's own workers).
+type Rescuer interface {
+	Rescues() []queue.Rescue
 }
 
 // Checker is implemented by modules that contribute a /health detail.
@@ -85,6 +94,17 @@ func (r *Registry) PeriodicJobs() []*river.PeriodicJob {
 	for _, m := range r.modules {
 		if s, ok := m.(Scheduler); ok {
 			out = append(out, s.PeriodicJobs()...)
+		}
+	}
+	return out
+}
+
+// Rescues collects the declared rescues of every Rescuer.
+func (r *Registry) Rescues() []queue.Rescue {
+	var out []queue.Rescue
+	for _, m := range r.modules {
+		if s, ok := m.(Rescuer); ok {
+			out = append(out, s.Rescues()...)
 		}
 	}
 	return out

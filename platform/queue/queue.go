@@ -10,11 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivertype"
@@ -29,6 +32,8 @@ const (
 	QueueInbound   = "inbound"
 	QueueOutbound  = "outbound"
 	QueueEmail     = "email"
+	// QueueRescue runs only queue.rescue (rescue.go).
+	QueueRescue = "rescue"
 )
 
 // Queues is the working client's queue configuration.
@@ -39,8 +44,17 @@ func Queues() map[string]river.QueueConfig {
 		QueueInbound:   {MaxWorkers: 10},
 		QueueOutbound:  {MaxWorkers: 5},
 		QueueEmail:     {MaxWorkers: 10},
+		QueueRescue:    {MaxWorkers: 1},
 	}
 }
+
+// JobTimeout bounds an attempt whose worker keeps River's default Timeout.
+const JobTimeout = 5 * time.Minute
+
+// RescueStuckJobsAfter is River's own, client-wide rescue of jobs left running by a dead
+// worker. It must exceed every attempt timeout (ingestion's is 10 min); kinds a customer
+// waits on are taken back much sooner by queue.rescue (rescue.go).
+const RescueStuckJobsAfter = 15 * time.Minute
 
 // Client is the River client type every role uses (transactions are *sql.Tx from sqlx).
 type Client = river.Client[*sql.Tx]
@@ -70,8 +84,15 @@ type WorkerOptions struct {
 	Workers      *river.Workers
 	PeriodicJobs []*river.PeriodicJob
 	Logger       *slog.Logger
-	// Queues overrides Queues() (tests run small queues).
+	// Queues overrides Queues() (tests run small queues). The rescue queue is added when
+	// missing.
 	Queues map[string]river.QueueConfig
+	// Rescues are the kinds queue.rescue takes back soon after their worker died (modules
+	// declare them; see rescue.go). NewWorker registers queue.rescue in Workers (so one
+	// Workers serves one working client) and schedules it every RescueEvery.
+	Rescues []Rescue
+	// RescueEvery overrides RescueEvery (tests).
+	RescueEvery time.Duration
 }
 
 // Worker is a working client plus the listener pool it owns.
@@ -82,6 +103,10 @@ type Worker struct {
 
 // NewWorker builds the client work uses.
 func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
+	periodic, queues, err := addRescue(&o)
+	if err != nil {
+		return nil, err
+	}
 	pcfg, err := pgxpool.ParseConfig(o.DatabaseURL)
 	if err != nil {
 		return nil, fmt.Errorf("queue: listener pool: %w", err)
@@ -92,18 +117,14 @@ func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: listener pool: %w", err)
 	}
-	queues := o.Queues
-	if queues == nil {
-		queues = Queues()
-	}
 	client, err := river.NewClient(riverdatabasesql.NewWithPgxListener(o.DB, pool), &river.Config{
 		Workers:              o.Workers,
 		Queues:               queues,
-		PeriodicJobs:         o.PeriodicJobs,
+		PeriodicJobs:         periodic,
 		Logger:               o.Logger,
 		ErrorHandler:         &ErrorHandler{Log: o.Logger},
-		JobTimeout:           5 * time.Minute,
-		RescueStuckJobsAfter: 15 * time.Minute,
+		JobTimeout:           JobTimeout,
+		RescueStuckJobsAfter: RescueStuckJobsAfter,
 		FetchCooldown:        10 * time.Millisecond,
 		FetchPollInterval:    time.Second,
 	})
@@ -112,6 +133,46 @@ func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
 		return nil, err
 	}
 	return &Worker{Client: client, listener: pool}, nil
+}
+
+// addRescue validates o.Rescues, registers queue.rescue in o.Workers (itself included in
+// the rescued kinds) and returns the periodic jobs and queues with the rescue added.
+func addRescue(o *WorkerOptions) ([]*river.PeriodicJob, map[string]river.QueueConfig, error) {
+	queues := maps.Clone(o.Queues)
+	if queues == nil {
+		queues = Queues()
+	}
+	periodic := slices.Clone(o.PeriodicJobs)
+	if len(o.Rescues) == 0 {
+		return periodic, queues, nil
+	}
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	w := &rescueWorker{db: sqlx.NewDb(o.DB, "postgres"), log: log}
+	w.rescues = append(slices.Clone(o.Rescues), RescueOf[RescueArgs](w))
+	seen := map[string]bool{}
+	for _, r := range w.rescues {
+		if err := r.validate(); err != nil {
+			return nil, nil, err
+		}
+		if seen[r.Kind] {
+			return nil, nil, fmt.Errorf("queue: rescue of %s declared twice", r.Kind)
+		}
+		seen[r.Kind] = true
+	}
+	if err := river.AddWorkerSafely(o.Workers, w); err != nil {
+		return nil, nil, fmt.Errorf("queue: rescue worker: %w", err)
+	}
+	if _, ok := queues[QueueRescue]; !ok {
+		queues[QueueRescue] = river.QueueConfig{MaxWorkers: 1}
+	}
+	every := o.RescueEvery
+	if every <= 0 {
+		every = RescueEvery
+	}
+	return append(periodic, rescuePeriodic(every)), queues, nil
 }
 
 // Stop stops the client gracefully within ctx (finishing in-flight jobs), then closes the
