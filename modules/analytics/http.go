@@ -97,7 +97,11 @@ func (h *handlers) export(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	ws := authn.MustGet(c).WorkspaceID
+	return h.stream(c, authn.MustGet(c).WorkspaceID, r, format)
+}
+
+// stream writes the export of the workspace's messages in r as format (csv or json).
+func (h *handlers) stream(c echo.Context, ws string, r Range, format string) error {
 	name := fmt.Sprintf("axon-messages-%s-%s.%s", r.From.Format(time.DateOnly), r.To.Format(time.DateOnly), format)
 	res := c.Response()
 	res.Header().Set(echo.HeaderContentDisposition, fmt.Sprintf("attachment; filename=%q", name))
@@ -123,7 +127,7 @@ func (h *handlers) export(c echo.Context) error {
 		return nil
 	}
 	started := false
-	err = h.svc.Export(ctx, ws, r, func(row *ExportRow) error {
+	err := h.svc.Export(ctx, ws, r, func(row *ExportRow) error {
 		if !started {
 			started = true
 			res.WriteHeader(http.StatusOK)
