@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"io"
@@ -301,9 +302,11 @@ func (s *Service) Agent(ctx context.Context, q Query) (AgentReport, error) {
 }
 
 // Export calls each for every message of the workspace in r, oldest first, as the rows
-// arrive from the database cursor.
+// arrive from a database cursor, in one read-only transaction (one consistent snapshot).
 func (s *Service) Export(ctx context.Context, workspaceID string, r Range, each func(*ExportRow) error) error {
-	return s.st.export(ctx, s.db, workspaceID, r.From, r.end(), each)
+	return pg.InTxOpts(ctx, s.db, &sql.TxOptions{ReadOnly: true}, func(tx *sqlx.Tx) error {
+		return s.st.export(ctx, tx, workspaceID, r.From, r.end(), each)
+	})
 }
 
 // Notifications lists recent handoffs and new conversations, newest first.
