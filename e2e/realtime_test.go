@@ -150,7 +150,7 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	f2, f3 := again.next(), again.next()
 	want(f2, second)
 	want(f3, third)
-	if !(f1.id < f2.id && f2.id < f3.id) {
+	if f1.id >= f2.id || f2.id >= f3.id {
 		t.Errorf("ids %d, %d, %d are not increasing", f1.id, f2.id, f3.id)
 	}
 	setStatus(second)
@@ -180,7 +180,12 @@ func TestEventsAcrossReplicas(t *testing.T) {
 	if r.status != 201 {
 		t.Fatalf("human reply: %d %s", r.status, r.raw)
 	}
+	// The first message was handed off (the offline answer has low confidence); the handoff
+	// job may publish handoff_triggered again with its summary once it has run.
 	f := convStream.next()
+	for f.event == "handoff_triggered" && f.data["conversationId"] == conv {
+		f = convStream.next()
+	}
 	if msg, _ := f.data["message"].(map[string]any); f.event != "user_message" || f.data["conversationId"] != conv || msg["content"] != "Are you there?" {
 		t.Fatalf("conversation stream: %s %v, want the user_message", f.event, f.data)
 	}

@@ -81,6 +81,9 @@ func versionRows(t *testing.T, d *pg.DB) map[int64]int {
 		}
 		out[v] = n
 	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 

@@ -271,6 +271,7 @@ func TestCopyInThroughWrappedDriver(t *testing.T) {
 		if err != nil {
 			return err
 		}
+		defer st.Close() // a no-op after the checked Close below
 		for i, n := range []string{"a", "b", "c"} {
 			if _, err := st.Exec(i+1, n); err != nil {
 				return err

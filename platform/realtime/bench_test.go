@@ -74,6 +74,7 @@ func benchFanOut(b *testing.B, size int) {
 		}
 		arrivals := make(chan arrival, 1024)
 		go func() {
+			defer res.Body.Close()
 			sc := bufio.NewScanner(res.Body)
 			sc.Buffer(make([]byte, 1<<20), 4<<20)
 			var id int64

@@ -84,7 +84,6 @@ type Hub struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	once   sync.Once
-	start  sync.Once
 
 	pending chan item
 

@@ -163,20 +163,30 @@ func buildTemplate(ctx context.Context, conn *sql.Conn, tpl string) error {
 	return err
 }
 
-// dropOrphans removes databases left by test processes that no longer run.
-func dropOrphans(admin *sql.DB) {
+// orphanNames lists the test databases (axon_t_<pid>_…) that exist now.
+func orphanNames(admin *sql.DB) ([]string, error) {
 	rows, err := admin.Query(`SELECT datname FROM pg_database WHERE datname LIKE 'axon\_t\_%'`)
 	if err != nil {
-		return
+		return nil, err
 	}
+	defer rows.Close()
 	var names []string
 	for rows.Next() {
 		var n string
-		if rows.Scan(&n) == nil {
-			names = append(names, n)
+		if err := rows.Scan(&n); err != nil {
+			return nil, err
 		}
+		names = append(names, n)
 	}
-	rows.Close()
+	return names, rows.Err()
+}
+
+// dropOrphans removes databases left by test processes that no longer run.
+func dropOrphans(admin *sql.DB) {
+	names, err := orphanNames(admin)
+	if err != nil {
+		return
+	}
 	for _, n := range names {
 		var pid int
 		if _, err := fmt.Sscanf(strings.TrimPrefix(n, "axon_t_"), "%d_", &pid); err != nil || pid <= 0 {
