@@ -50,8 +50,10 @@ type handoffWorker struct {
 	svc *Service
 }
 
-// Timeout bounds one attempt (summary call plus the ticket call).
-func (w *handoffWorker) Timeout(*river.Job[HandoffArgs]) time.Duration { return 2 * time.Minute }
+// Timeout bounds one attempt: the summary call (the provider gives up at 30 s) and the
+// ticket call. It is kept short because a customer is waiting: a worker that dies mid-job
+// is rescued after this plus a margin (platform/queue/rescue.go), about 2 min 20 s at worst.
+func (w *handoffWorker) Timeout(*river.Job[HandoffArgs]) time.Duration { return time.Minute }
 
 func (w *handoffWorker) Work(ctx context.Context, j *river.Job[HandoffArgs]) error {
 	return jobErr(w.svc.runHandoff(ctx, j.Args.WorkspaceID, j.Args.HandoffID))
