@@ -180,7 +180,8 @@ func TestReportSummaryAndSeries(t *testing.T) {
 	wantWeek := []Point{
 		{Date: "2024-04-01", Messages: 4, Conversations: 2, Handoffs: 1, AvgLatencyMs: 200},
 		{Date: "2024-04-08", Messages: 3, Conversations: 1, AvgLatencyMs: 200},
-		{Date: "2024-04-15"}, {Date: "2024-04-22"},
+		{Date: "2024-04-15"},
+		{Date: "2024-04-22"},
 		{Date: "2024-04-29", Messages: 2, Conversations: 1, Handoffs: 1, AvgLatencyMs: 400},
 	}
 	if !reflect.DeepEqual(week, wantWeek) {

@@ -111,7 +111,7 @@ func (h *handlers) stream(c echo.Context, ws string, r Range, format string) err
 		res.Header().Set(echo.HeaderContentType, "text/csv; charset=utf-8")
 		w = &csvRows{w: csv.NewWriter(res)}
 	} else {
-		res.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSONCharsetUTF8)
+		res.Header().Set(echo.HeaderContentType, "application/json; charset=UTF-8") // as before; clients see the charset
 		w = &jsonRows{w: res}
 	}
 	ctx := c.Request().Context()

@@ -196,14 +196,17 @@ func TestRegisterLoginMe(t *testing.T) {
 
 	var l session
 	play(t, f.Env, []scenario{
-		{name: "login in other letters", req: apitest.Req{Path: "/v1/auth/login", Body: map[string]string{"email": strings.ToUpper(addr), "password": password}},
+		{
+			name: "login in other letters", req: apitest.Req{Path: "/v1/auth/login", Body: map[string]string{"email": strings.ToUpper(addr), "password": password}},
 			status: 200, check: func(t *testing.T, r *apitest.Response) {
 				r.JSON(t, &l)
 				if l.Workspace.ID != s.Workspace.ID {
 					t.Errorf("login workspace = %s, want %s", l.Workspace.ID, s.Workspace.ID)
 				}
-			}},
-		{name: "me", at: bearer(&l.AccessToken), req: apitest.Req{Path: "/v1/auth/me"},
+			},
+		},
+		{
+			name: "me", at: bearer(&l.AccessToken), req: apitest.Req{Path: "/v1/auth/me"},
 			status: 200, has: []string{`"id":"` + s.User.ID + `"`}, check: func(t *testing.T, r *apitest.Response) {
 				var me struct {
 					Workspaces []struct{ ID, Name, Slug, Role string }
@@ -212,9 +215,12 @@ func TestRegisterLoginMe(t *testing.T) {
 				if len(me.Workspaces) != 1 || me.Workspaces[0].Role != "OWNER" || me.Workspaces[0].Slug == "" {
 					t.Errorf("me = %s", r.Body)
 				}
-			}},
-		{name: "the same address again", req: apitest.Req{Path: "/v1/auth/register", Body: map[string]string{"name": "Other", "email": addr, "password": password}},
-			status: 409, code: "CONFLICT"},
+			},
+		},
+		{
+			name: "the same address again", req: apitest.Req{Path: "/v1/auth/register", Body: map[string]string{"name": "Other", "email": addr, "password": password}},
+			status: 409, code: "CONFLICT",
+		},
 	})
 	var users int
 	if err := f.DB.Get(&users, `SELECT count(*) FROM users WHERE email = $1`, strings.ToLower(addr)); err != nil || users != 1 {
@@ -304,7 +310,8 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 		body    struct{ AccessToken, RefreshToken string }
 	)
 	play(t, f.Env, []scenario{
-		{name: "cookie refresh rotates", at: withCookie(&s.refresh), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
+		{
+			name: "cookie refresh rotates", at: withCookie(&s.refresh), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
 			status: 200, check: func(t *testing.T, r *apitest.Response) {
 				if strings.Contains(string(r.Body), "refreshToken") {
 					t.Errorf("cookie refresh returned the token in the body: %s", r.Body)
@@ -315,23 +322,30 @@ func TestRefreshRotationAndReuse(t *testing.T) {
 				var tok struct{ AccessToken string }
 				r.JSON(t, &tok)
 				access = tok.AccessToken
-			}},
+			},
+		},
 		{name: "the rotated access token works", at: bearer(&access), req: apitest.Req{Path: "/v1/auth/me"}, status: 200},
-		{name: "body refresh returns the new token in the body", req: apitest.Req{Path: "/v1/auth/refresh"},
+		{
+			name: "body refresh returns the new token in the body", req: apitest.Req{Path: "/v1/auth/refresh"},
 			at:     func(r *apitest.Req) { r.Body = map[string]string{"refreshToken": rotated.Value} },
 			status: 200, check: func(t *testing.T, r *apitest.Response) {
 				r.JSON(t, &body)
 				if body.RefreshToken == "" || body.RefreshToken == rotated.Value {
 					t.Fatalf("body refresh: %s", r.Body)
 				}
-			}},
+			},
+		},
 		// Reusing an already-rotated token fails and revokes the whole family, so the
 		// newest token, never used, is dead too.
-		{name: "reuse of a rotated token", at: withCookie(&s.refresh), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
-			status: 401, code: "INVALID_TOKEN"},
-		{name: "the newest token after reuse", req: apitest.Req{Path: "/v1/auth/refresh"},
+		{
+			name: "reuse of a rotated token", at: withCookie(&s.refresh), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
+			status: 401, code: "INVALID_TOKEN",
+		},
+		{
+			name: "the newest token after reuse", req: apitest.Req{Path: "/v1/auth/refresh"},
 			at:     func(r *apitest.Req) { r.Body = map[string]string{"refreshToken": body.RefreshToken} },
-			status: 401, code: "INVALID_TOKEN"},
+			status: 401, code: "INVALID_TOKEN",
+		},
 		{name: "no token", req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"}, status: 401, code: "MISSING_TOKEN"},
 		{name: "garbage", req: apitest.Req{Path: "/v1/auth/refresh", Body: map[string]string{"refreshToken": "garbage"}}, status: 401, code: "INVALID_TOKEN"},
 	})
@@ -346,7 +360,8 @@ func TestLogoutRevokes(t *testing.T) {
 	f := newEnv(t)
 	s := f.register(t, "Dan Eve", uniqueEmail("dan"))
 	play(t, f.Env, []scenario{
-		{name: "logout clears the cookie", req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/logout", Cookies: []*http.Cookie{s.refresh}},
+		{
+			name: "logout clears the cookie", req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/logout", Cookies: []*http.Cookie{s.refresh}},
 			status: 204, check: func(t *testing.T, r *apitest.Response) {
 				cleared := false
 				for _, c := range (&http.Response{Header: r.Header}).Cookies() {
@@ -355,9 +370,12 @@ func TestLogoutRevokes(t *testing.T) {
 				if !cleared {
 					t.Errorf("cookie not cleared: %v", r.Header.Values("Set-Cookie"))
 				}
-			}},
-		{name: "the token is revoked", req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh", Cookies: []*http.Cookie{s.refresh}},
-			status: 401, code: "INVALID_TOKEN"},
+			},
+		},
+		{
+			name: "the token is revoked", req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh", Cookies: []*http.Cookie{s.refresh}},
+			status: 401, code: "INVALID_TOKEN",
+		},
 	})
 }
 
@@ -400,8 +418,10 @@ func TestWorkspaceRename(t *testing.T) {
 		return apitest.Req{Method: http.MethodPatch, Path: "/v1/workspace", Token: token, Body: map[string]string{"name": name}}
 	}
 	play(t, f.Env, []scenario{
-		{name: "get", req: apitest.Req{Path: "/v1/workspace", Token: owner.AccessToken}, status: 200,
-			has: []string{`"id":"` + owner.Workspace.ID + `"`, `"memberCount":3`, `"plan":"STARTER"`}},
+		{
+			name: "get", req: apitest.Req{Path: "/v1/workspace", Token: owner.AccessToken}, status: 200,
+			has: []string{`"id":"` + owner.Workspace.ID + `"`, `"memberCount":3`, `"plan":"STARTER"`},
+		},
 		{name: "owner renames", req: rename(owner.AccessToken, "Acme Support"), status: 200, has: []string{`"name":"Acme Support"`}},
 		{name: "admin renames", req: rename(admin.Token, "Acme Help"), status: 200, has: []string{`"name":"Acme Help"`}},
 		{name: "empty name", req: rename(owner.AccessToken, ""), status: 400, code: "VALIDATION_ERROR"},
@@ -433,11 +453,14 @@ func TestInviteAndAccept(t *testing.T) {
 	}
 	play(t, f.Env, []scenario{
 		{name: "a new account needs a name and password", req: accept(map[string]string{"token": token}), status: 400, code: "VALIDATION_ERROR"},
-		{name: "accept", req: accept(map[string]string{"token": token, "name": "Ivan Ivanov", "password": password}), status: 200,
-			has: []string{`"id":"` + owner.Workspace.ID + `"`, `"role":"ADMIN"`}},
+		{
+			name: "accept", req: accept(map[string]string{"token": token, "name": "Ivan Ivanov", "password": password}), status: 200,
+			has: []string{`"id":"` + owner.Workspace.ID + `"`, `"role":"ADMIN"`},
+		},
 		{name: "an invitation works once", req: accept(map[string]string{"token": token, "name": "Ivan", "password": password}), status: 404, code: "NOT_FOUND"},
 		{name: "an unknown token", req: accept(map[string]string{"token": "nope", "name": "Ivan", "password": password}), status: 404, code: "NOT_FOUND"},
-		{name: "members lists both", req: apitest.Req{Path: "/v1/workspace/members", Token: owner.AccessToken}, status: 200,
+		{
+			name: "members lists both", req: apitest.Req{Path: "/v1/workspace/members", Token: owner.AccessToken}, status: 200,
 			check: func(t *testing.T, r *apitest.Response) {
 				var ml struct {
 					Items []struct{ Email, Role string }
@@ -446,9 +469,12 @@ func TestInviteAndAccept(t *testing.T) {
 				if len(ml.Items) != 2 || ml.Items[1].Email != inviteeAddr || ml.Items[1].Role != "ADMIN" {
 					t.Fatalf("members = %s", r.Body)
 				}
-			}},
-		{name: "inviting a member again", req: apitest.Req{Path: "/v1/workspace/invitations", Token: owner.AccessToken,
-			Body: map[string]string{"email": inviteeAddr, "role": "MEMBER"}}, status: 409, code: "CONFLICT"},
+			},
+		},
+		{name: "inviting a member again", req: apitest.Req{
+			Path: "/v1/workspace/invitations", Token: owner.AccessToken,
+			Body: map[string]string{"email": inviteeAddr, "role": "MEMBER"},
+		}, status: 409, code: "CONFLICT"},
 	})
 }
 
@@ -465,11 +491,15 @@ func TestMemberRoles(t *testing.T) {
 		return apitest.Req{Method: http.MethodDelete, Path: "/v1/workspace/members/" + userID, Token: token}
 	}
 	play(t, f.Env, []scenario{
-		{name: "an admin cannot invite", req: apitest.Req{Path: "/v1/workspace/invitations", Token: admin.Token,
-			Body: map[string]string{"email": uniqueEmail("x"), "role": "MEMBER"}}, status: 403, code: "FORBIDDEN"},
+		{name: "an admin cannot invite", req: apitest.Req{
+			Path: "/v1/workspace/invitations", Token: admin.Token,
+			Body: map[string]string{"email": uniqueEmail("x"), "role": "MEMBER"},
+		}, status: 403, code: "FORBIDDEN"},
 		{name: "an admin cannot change roles", req: setRole(admin.Token, owner.User.ID, "MEMBER"), status: 403, code: "FORBIDDEN"},
-		{name: "an admin lists members", req: apitest.Req{Path: "/v1/workspace/members", Token: admin.Token}, status: 200,
-			has: []string{owner.User.ID, admin.UserID}},
+		{
+			name: "an admin lists members", req: apitest.Req{Path: "/v1/workspace/members", Token: admin.Token}, status: 200,
+			has: []string{owner.User.ID, admin.UserID},
+		},
 		{name: "bad role", req: setRole(owner.AccessToken, admin.UserID, "KING"), status: 400, code: "VALIDATION_ERROR"},
 		{name: "unknown member", req: setRole(owner.AccessToken, uuid.NewString(), "MEMBER"), status: 404, code: "NOT_FOUND"},
 		{name: "not a uuid", req: remove(owner.AccessToken, "not-a-uuid"), status: 404, code: "NOT_FOUND"},
@@ -479,19 +509,25 @@ func TestMemberRoles(t *testing.T) {
 		{name: "with a second owner the first steps down", req: setRole(owner.AccessToken, owner.User.ID, "MEMBER"), status: 200},
 		// Access tokens carry the role for their life; the new role reaches the token at
 		// the next refresh, and the refreshed MEMBER token may no longer rename.
-		{name: "refresh after stepping down", at: withCookie(&cookie), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
+		{
+			name: "refresh after stepping down", at: withCookie(&cookie), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
 			status: 200, check: func(t *testing.T, r *apitest.Response) {
 				cookie = testkit.Cookie(t, r.Header, auth.RefreshCookie)
 				var tok struct{ AccessToken string }
 				r.JSON(t, &tok)
 				demoted = tok.AccessToken
-			}},
-		{name: "the refreshed token is a member's", at: bearer(&demoted), req: apitest.Req{Method: http.MethodPatch, Path: "/v1/workspace",
-			Body: map[string]string{"name": "Mine"}}, status: 403, code: "FORBIDDEN"},
+			},
+		},
+		{name: "the refreshed token is a member's", at: bearer(&demoted), req: apitest.Req{
+			Method: http.MethodPatch, Path: "/v1/workspace",
+			Body: map[string]string{"name": "Mine"},
+		}, status: 403, code: "FORBIDDEN"},
 		{name: "the new owner removes the old one", req: remove(f.TokenFor(owner.Workspace.ID, admin.UserID, authn.RoleOwner), owner.User.ID), status: 204},
 		// Removal revokes the removed member's refresh tokens for the workspace.
-		{name: "the removed member's refresh", at: withCookie(&cookie), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
-			status: 401, code: "INVALID_TOKEN"},
+		{
+			name: "the removed member's refresh", at: withCookie(&cookie), req: apitest.Req{Method: http.MethodPost, Path: "/v1/auth/refresh"},
+			status: 401, code: "INVALID_TOKEN",
+		},
 	})
 }
 
@@ -543,8 +579,10 @@ func TestSwitchWorkspace(t *testing.T) {
 			}
 			switched = s.AccessToken
 		}},
-		{name: "the switched token is in the other workspace", at: bearer(&switched), req: apitest.Req{Path: "/v1/workspace"}, status: 200,
-			has: []string{`"id":"` + other.WorkspaceID + `"`}},
+		{
+			name: "the switched token is in the other workspace", at: bearer(&switched), req: apitest.Req{Path: "/v1/workspace"}, status: 200,
+			has: []string{`"id":"` + other.WorkspaceID + `"`},
+		},
 	})
 }
 

@@ -234,10 +234,14 @@ func TestForgotPasswordLimits(t *testing.T) {
 		}
 	}
 	// The same address in other letters is the same address; another address is not limited.
-	f.Do(apitest.Req{Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: map[string]string{"email": strings.ToUpper(addr)},
-		Header: map[string]string{"X-Forwarded-For": "198.51.100.50"}}).ExpectError(t, 429, "RATE_LIMITED")
-	if r := f.Do(apitest.Req{Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: map[string]string{"email": uniqueEmail("other")},
-		Header: map[string]string{"X-Forwarded-For": "198.51.100.51"}}); r.Status != http.StatusAccepted {
+	f.Do(apitest.Req{
+		Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: map[string]string{"email": strings.ToUpper(addr)},
+		Header: map[string]string{"X-Forwarded-For": "198.51.100.50"},
+	}).ExpectError(t, 429, "RATE_LIMITED")
+	if r := f.Do(apitest.Req{
+		Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: map[string]string{"email": uniqueEmail("other")},
+		Header: map[string]string{"X-Forwarded-For": "198.51.100.51"},
+	}); r.Status != http.StatusAccepted {
 		t.Fatalf("another address: %d %s", r.Status, r.Body)
 	}
 	// Per IP: 10 an hour whatever the addresses.
@@ -254,8 +258,10 @@ func TestForgotPasswordLimits(t *testing.T) {
 	// Bad input is a 400, never a 500.
 	for name, body := range map[string]any{"bad email": map[string]string{"email": "nope"}, "malformed": `{"email":`, "empty": ""} {
 		t.Run(name, func(t *testing.T) {
-			f.Do(apitest.Req{Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: body,
-				Header: map[string]string{"X-Forwarded-For": "198.51.100.200"}}).ExpectError(t, 400, "VALIDATION_ERROR")
+			f.Do(apitest.Req{
+				Method: http.MethodPost, Path: "/v1/auth/forgot-password", Body: body,
+				Header: map[string]string{"X-Forwarded-For": "198.51.100.200"},
+			}).ExpectError(t, 400, "VALIDATION_ERROR")
 		})
 	}
 }

@@ -17,7 +17,8 @@ import (
 
 // Routes registers every auth and workspace route.
 func (m *Module) Routes(v1 *echo.Group) {
-	h := &handlers{svc: m.svc, secure: m.secure,
+	h := &handlers{
+		svc: m.svc, secure: m.secure,
 		// Failed logins per account (lower-cased e-mail), next to the per-IP limit: spreading
 		// guesses over many addresses does not buy more guesses at one password.
 		loginFailures: web.FailureLimit{Limiter: m.limiter, Name: "login-account", Limit: 10, Window: 15 * time.Minute},

@@ -97,7 +97,8 @@ func TestChatAnswersFromKnowledgeJSONAndSSE(t *testing.T) {
 			// SSE in the same conversation; the last user message of messages is answered.
 			res = se.Post("/v1/agents/"+agent+"/chat", w.Token, map[string]any{
 				"messages": []map[string]string{
-					{"role": "user", "content": "first"}, {"role": "assistant", "content": "hi"},
+					{"role": "user", "content": "first"},
+					{"role": "assistant", "content": "hi"},
 					{"role": "user", "content": "Can I return a product?"},
 				},
 				"conversationId": ans.ConversationID, "stream": true,

@@ -56,8 +56,10 @@ func (r *scriptedResponder) Answer(ctx context.Context, req agents.AnswerRequest
 	}()
 	if fn == nil {
 		fn = func(context.Context, agents.AnswerRequest) (agents.Answer, error) {
-			return agents.Answer{Content: "Answer to: " + req.Message, Scores: agents.Scores{Factual: 0.9, Intent: 0.9, Emotional: 0.9, Composite: 0.9}, Scored: true,
-				Sources: []agents.Source{{DocID: "0190b0a0-0000-7000-8000-000000000001", Title: "FAQ", ChunkIdx: 2}}}, nil
+			return agents.Answer{
+				Content: "Answer to: " + req.Message, Scores: agents.Scores{Factual: 0.9, Intent: 0.9, Emotional: 0.9, Composite: 0.9}, Scored: true,
+				Sources: []agents.Source{{DocID: "0190b0a0-0000-7000-8000-000000000001", Title: "FAQ", ChunkIdx: 2}},
+			}, nil
 		}
 	}
 	ans, err := fn(ctx, req)

@@ -28,10 +28,14 @@ import (
 type surfKnowledge struct{}
 
 var surfPassages = []agents.Passage{
-	{DocID: "0190b0a0-0000-7000-8000-00000000000a", Title: "Opening hours", ChunkIdx: 0, Similarity: 0.9,
-		Content: "Our shop is open Monday to Friday from 9 am to 6 pm. On Saturdays we open from 10 am to 2 pm."},
-	{DocID: "0190b0a0-0000-7000-8000-00000000000b", Title: "Returns", ChunkIdx: 3, Similarity: 0.85, URL: "https://shop.example/returns",
-		Content: "Returns are accepted within 30 days of delivery with the original receipt."},
+	{
+		DocID: "0190b0a0-0000-7000-8000-00000000000a", Title: "Opening hours", ChunkIdx: 0, Similarity: 0.9,
+		Content: "Our shop is open Monday to Friday from 9 am to 6 pm. On Saturdays we open from 10 am to 2 pm.",
+	},
+	{
+		DocID: "0190b0a0-0000-7000-8000-00000000000b", Title: "Returns", ChunkIdx: 3, Similarity: 0.85, URL: "https://shop.example/returns",
+		Content: "Returns are accepted within 30 days of delivery with the original receipt.",
+	},
 }
 
 func (surfKnowledge) Search(context.Context, string, string, string, int, float64) ([]agents.Passage, error) {
@@ -80,7 +84,7 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 			return nil, err
 		}
 		dir := agents.NewDirectory(d.DB)
-		var resp Responder = o.responder
+		resp := o.responder
 		if resp == nil {
 			if resp, err = agents.NewResponder(agents.ResponderDeps{Chatter: chatter, Knowledge: surfKnowledge{}, MinSimilarity: 0.1, Log: d.Log, Now: o.now}); err != nil {
 				return nil, err

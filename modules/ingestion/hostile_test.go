@@ -119,19 +119,21 @@ func childAllocTest() int {
 	if err := limitSelf(); err != nil {
 		return 1
 	}
-	var keep [][]byte
 	for {
 		b := make([]byte, 8<<20)
 		for i := range b {
 			b[i] = 1
 		}
-		keep = append(keep, b)
+		hog = append(hog, b)
 	}
 }
 
+// hog keeps the alloc-test child's allocations reachable.
+var hog [][]byte
+
 // runChild parses data in a child with the default command (this test binary, see
-// TestMain) and returns the blocks, the note, the error and the child's run.
-func runChild(t *testing.T, kind string, data []byte) ([]block, string, error, childRun) {
+// TestMain) and returns the blocks, the note, the child's run and the error.
+func runChild(t *testing.T, kind string, data []byte) ([]block, string, childRun, error) {
 	t.Helper()
 	sb, err := newSandbox(nil)
 	if err != nil {
@@ -140,7 +142,7 @@ func runChild(t *testing.T, kind string, data []byte) ([]block, string, error, c
 	var run childRun
 	sb.observe = func(r childRun) { run = r }
 	blocks, note, err := sb.extract(context.Background(), kind, bytes.NewReader(data))
-	return blocks, note, err, run
+	return blocks, note, run, err
 }
 
 // TestHostileFilesInChild parses each hostile fixture in the extraction child and checks
@@ -163,7 +165,7 @@ func TestHostileFilesInChild(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			blocks, _, err, run := runChild(t, c.kind, c.data())
+			blocks, _, run, err := runChild(t, c.kind, c.data())
 			t.Logf("%s: child peak RSS %d KB (ru_maxrss %d KB), CPU %s, err %v", c.name, run.PeakRSSKB, run.RusageMaxRSSKB, run.CPU, err)
 			if run.PeakRSSKB <= 0 || run.PeakRSSKB > maxChildRSSKB {
 				t.Errorf("child peak RSS %d KB, want (0, %d]", run.PeakRSSKB, maxChildRSSKB)
@@ -201,7 +203,7 @@ func TestChildLimits(t *testing.T) {
 	t.Run("memory", func(t *testing.T) {
 		// The test binary's child mode with kind "alloc" (see TestMain) allocates until
 		// the memory limit ends it.
-		_, _, err, run := runChild(t, "alloc-test", nil)
+		_, _, run, err := runChild(t, "alloc-test", nil)
 		if msg, perm := classify(err); msg != childMemoryMsg || !perm {
 			t.Fatalf("err = %v (%q, %v)", err, msg, perm)
 		}

@@ -62,8 +62,10 @@ VALUES ($1, $2, $3, $1, $4, now() + $5::interval, CASE WHEN $6 THEN now() END)`
 		revoked bool
 		hash    string
 	}{
-		{"-1 minute", false, "expired"}, {"-2 days", true, "expired-revoked"},
-		{"1 day", true, "revoked-live"}, {"30 days", false, "live"},
+		{"-1 minute", false, "expired"},
+		{"-2 days", true, "expired-revoked"},
+		{"1 day", true, "revoked-live"},
+		{"30 days", false, "live"},
 	} {
 		exec(t, env, rt, uuid.NewString(), w.UserID, w.ID, f.tag+":"+r.hash, r.expires, r.revoked)
 	}
