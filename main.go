@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"os"
@@ -26,7 +25,6 @@ import (
 	"github.com/axonhq/axon/platform/backup"
 	"github.com/axonhq/axon/platform/cli"
 	"github.com/axonhq/axon/platform/kernel"
-	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/storage"
 )
 
@@ -47,7 +45,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return cli.Execute(ctx, cli.Options{
 		Args: args, Getenv: getenv, Stdout: stdout, Stderr: stderr, Version: version,
 		Modules: modules,
-		Extra:   []func(*cli.Options) *cobra.Command{extractChildCmd, analyticsCmd},
+		Extra:   []func(*cli.Options) *cobra.Command{extractChildCmd, analyticsCmd, channelsCmd},
 	})
 }
 
@@ -85,12 +83,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	// Links with invitation, verification and reset tokens are sealed in the emails table
 	// until sent. Outside development/test CHANNEL_ENCRYPTION_KEY is required; there, a key
 	// is derived from JWT_SECRET (as storage.FromConfig derives the local signing key).
-	boxKey, boxOld := cfg.ChannelEncryptionKey, cfg.ChannelEncryptionKeyOld
-	if len(boxKey) == 0 {
-		k := sha256.Sum256([]byte("axon-dev-secretbox\x00" + cfg.JWTSecret))
-		boxKey = k[:]
-	}
-	box, err := secretbox.New(boxKey, boxOld)
+	box, err := newBox(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +148,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	channelsMod, err := channels.New(channels.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentDir,
 		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: accounts, Box: box,
-		Authenticated: d.Authed, Log: d.Log, FrontendURL: appURL,
+		Authenticated: d.Authed, Log: d.Log, FrontendURL: appURL, APIBaseURL: cfg.APIBaseURL,
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
 		Events: d.Hub, AuthenticatedQuery: d.AuthedQuery,
 		Surfaces: channels.SurfaceDeps{
@@ -220,7 +213,8 @@ func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, quer
 	out := make([]agents.Passage, len(hits))
 	for i, h := range hits {
 		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url}
+		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
+			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score}
 	}
 	return out, nil
 }

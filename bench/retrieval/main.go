@@ -296,6 +296,11 @@ func run(t *runner, verbose, forceOffline bool) {
 				label = "none"
 			}
 			fmt.Printf("%2d %-8s ranks v/f/rrf/ret %v %-12s %q\n     -> %q\n", qi+1, label, ranks, verdict, q.Q, trim(a.Content, 160))
+			var ev []string
+			for _, h := range hits {
+				ev = append(ev, fmt.Sprintf("v%d/t%d/%.3f", h.VectorRank, h.TextRank, h.Similarity))
+			}
+			fmt.Printf("     evidence %s; factual %.2f composite %.2f\n", strings.Join(ev, " "), a.Scores.Factual, a.Scores.Composite)
 		}
 	}
 
@@ -511,7 +516,8 @@ func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, quer
 	out := make([]agents.Passage, len(hits))
 	for i, h := range hits {
 		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url}
+		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
+			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score}
 	}
 	return out, nil
 }

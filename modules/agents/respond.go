@@ -25,8 +25,13 @@ type Passage struct {
 	Title      string
 	ChunkIdx   int
 	Content    string
-	Similarity float64
-	URL        string // the chunk's source page, when it has one
+	Similarity float64 // cosine similarity to the question
+	URL        string  // the chunk's source page, when it has one
+	// Retrieval evidence: the chunk's 1-based ranks in the vector and full-text legs of
+	// the search (0: that leg did not rank it) and their fused score. A Knowledge that
+	// has only one leg leaves the other rank 0.
+	VectorRank, TextRank int
+	Fused                float64
 }
 
 // ResponderDeps are what the responder needs.

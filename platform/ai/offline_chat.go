@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"unicode"
+	"unicode/utf8"
 )
 
 // KnowledgeMarker introduces the knowledge block that the offline responder answers from.
@@ -194,24 +195,26 @@ type scoredSentence struct {
 }
 
 // scoreSentences scores the answer sentences of entry against the question vector qv,
-// best first. Questions are not answers, so sentences ending in "?" are skipped, but the
-// sentence after a question inherits the question's score when that is higher: a Q&A
-// entry matches on its question and answers with its answer. "A:"/"Answer:" labels are
-// removed.
+// best first. The entry is first cut into answer units (answerUnits): lines broken inside
+// a sentence (PDF text) are joined, and headings, questions and fragments are leads, not
+// answers: a lead lends its score to the answer sentence right after it when that is
+// higher (a question its full score, a heading or fragment leadWeight of it), so a Q&A
+// entry matches on its question and answers with its answer, and a section matches on
+// its heading. "A:"/"Answer:" labels are removed.
 func scoreSentences(qv []float32, entry string) []scoredSentence {
 	var out []scoredSentence
 	inherited := math.Inf(-1)
-	for i, s := range sentences(entry) {
-		s = answerLabel.ReplaceAllString(s, "")
-		if s == "" {
+	for i, u := range answerUnits(entry) {
+		sim := cosine(qv, offlineEmbed(u.text))
+		if u.lead != leadNone {
+			w := 1.0
+			if u.lead == leadHeading {
+				w = leadWeight
+			}
+			inherited = max(inherited, w*sim)
 			continue
 		}
-		sim := cosine(qv, offlineEmbed(s))
-		if strings.HasSuffix(s, "?") {
-			inherited = sim
-			continue
-		}
-		out = append(out, scoredSentence{pos: i, text: s, sim: max(sim, inherited)})
+		out = append(out, scoredSentence{pos: i, text: u.text, sim: max(sim, inherited)})
 		inherited = math.Inf(-1)
 	}
 	slices.SortStableFunc(out, func(a, b scoredSentence) int {
@@ -224,6 +227,89 @@ func scoreSentences(qv []float32, entry string) []scoredSentence {
 		return 0
 	})
 	return out
+}
+
+// Answer-unit settings.
+const (
+	// minAnswerWords: a sentence of fewer words is a fragment ("Returns and late fees."),
+	// never an answer.
+	minAnswerWords = 5
+	// headingWords: a line of at most this many words without sentence-ending
+	// punctuation is a heading ("Delivery costs"), never an answer.
+	headingWords = 8
+	// leadWeight is the share of a heading's or fragment's score that the sentence after
+	// it inherits.
+	leadWeight = 0.8
+)
+
+// Lead kinds of an answer unit.
+const (
+	leadNone     = iota // an answer sentence
+	leadQuestion        // a sentence ending in "?"
+	leadHeading         // a heading or a fragment
+)
+
+type answerUnit struct {
+	text string
+	lead int
+}
+
+var sentenceFinal = regexp.MustCompile(`[.!?]["')\]]*$`)
+
+// answerUnits cuts an entry into sentences an answer can be made of. Lines are joined
+// into paragraphs where a line does not end a sentence and either the next line starts
+// in lower case, a digit or punctuation, or the line is longer than a heading (text
+// extracted from a PDF breaks lines inside sentences); a short line that ends no sentence
+// stays alone as a heading. Each paragraph is then split after sentence-ending
+// punctuation.
+func answerUnits(entry string) []answerUnit {
+	var paras []string
+	var cur string
+	for line := range strings.Lines(entry) {
+		line = strings.TrimSpace(line)
+		if line == "" {
+			if cur != "" {
+				paras, cur = append(paras, cur), ""
+			}
+			continue
+		}
+		if cur != "" && !sentenceFinal.MatchString(cur) && (continues(line) || len(strings.Fields(cur)) > headingWords) {
+			cur += " " + line
+			continue
+		}
+		if cur != "" {
+			paras = append(paras, cur)
+		}
+		cur = line
+	}
+	if cur != "" {
+		paras = append(paras, cur)
+	}
+	var out []answerUnit
+	for _, p := range paras {
+		for _, s := range sentences(p) {
+			s = answerLabel.ReplaceAllString(s, "")
+			if s == "" {
+				continue
+			}
+			u := answerUnit{text: s}
+			switch n := len(strings.Fields(s)); {
+			case strings.HasSuffix(s, "?"):
+				u.lead = leadQuestion
+			case n < minAnswerWords, !sentenceFinal.MatchString(s) && n <= headingWords:
+				u.lead = leadHeading
+			}
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+// continues reports whether a line carries on the sentence of the line before it: it
+// starts in lower case, with a digit or with punctuation.
+func continues(line string) bool {
+	r, _ := utf8.DecodeRuneInString(line)
+	return unicode.IsLower(r) || unicode.IsDigit(r) || unicode.IsPunct(r) && r != '[' && r != '<'
 }
 
 // customerText is the last user message without any knowledge block it may carry.
