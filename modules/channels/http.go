@@ -9,6 +9,7 @@ import (
 
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -41,7 +42,7 @@ func (h *handlers) listConversations(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.ParsePageRaw(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
@@ -53,14 +54,14 @@ func (h *handlers) listConversations(c echo.Context) error {
 	if err := p.Err(); err != nil {
 		return err
 	}
-	items, next, err := h.svc.ListConversations(c.Request().Context(), ws, ConversationQuery{
+	list, err := h.svc.ListConversations(c.Request().Context(), ws, ConversationQuery{
 		AgentID: c.QueryParam("agentId"), Status: c.QueryParam("status"), ChannelType: c.QueryParam("channelType"),
-		From: from, To: to, Limit: page.Limit, Cursor: page.Cursor,
+		From: from, To: to, Page: req,
 	})
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, web.EncodeCursor(next)))
+	return c.JSON(http.StatusOK, list)
 }
 
 type conversationOut struct {
@@ -79,18 +80,15 @@ func (h *handlers) getConversation(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	page, err := web.ParsePageRaw(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
-	conv, msgs, next, err := h.svc.GetConversation(c.Request().Context(), ws, id, page.Limit, page.Cursor)
+	conv, msgs, err := h.svc.GetConversation(c.Request().Context(), ws, id, req)
 	if err != nil {
 		return err
 	}
-	if msgs == nil {
-		msgs = []Message{}
-	}
-	return c.JSON(http.StatusOK, conversationOut{Conversation: conv, Messages: msgs, NextCursor: web.EncodeCursor(next)})
+	return c.JSON(http.StatusOK, conversationOut{Conversation: conv, Messages: msgs.Items, NextCursor: msgs.NextCursor})
 }
 
 type patchConversationIn struct {
@@ -191,7 +189,7 @@ func (h *handlers) listHandoffs(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, nil))
+	return c.JSON(http.StatusOK, page.Of(items, ""))
 }
 
 type patchHandoffIn struct {

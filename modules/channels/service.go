@@ -16,6 +16,7 @@ import (
 
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -58,6 +59,7 @@ type Service struct {
 	box         *secretbox.Box
 	log         *slog.Logger
 	frontendURL string
+	apiBase     string // API_BASE_URL, for channel webhook URLs
 
 	zendeskBase, freshdeskBase string
 	http                       *http.Client
@@ -134,85 +136,54 @@ var (
 type ConversationQuery struct {
 	AgentID, Status, ChannelType string
 	From, To                     *time.Time
-	Limit                        int
-	Cursor                       string // decoded cursor ("" for the first page)
+	Page                         page.Request
 }
 
-// cursorKey is the keyset position "<RFC 3339 nano>|<id>" the list cursors carry.
-func cursorKey(at time.Time, id string) string { return at.UTC().Format(time.RFC3339Nano) + "|" + id }
-
-// parseCursor reads a cursorKey; a malformed one is a VALIDATION_ERROR on "cursor".
-func parseCursor(s string) (*time.Time, string, error) {
-	if s == "" {
-		return nil, "", nil
+// after is the store's keyset position of a page request: nil on the first page.
+func after(req page.Request) (*time.Time, string) {
+	if req.After.ID == "" {
+		return nil, ""
 	}
-	at, id, ok := strings.Cut(s, "|")
-	t, err := time.Parse(time.RFC3339Nano, at)
-	if !ok || err != nil || !web.IsUUID(id) {
-		return nil, "", apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
-	}
-	return &t, strings.ToLower(id), nil
+	at := req.After.Time
+	return &at, req.After.ID
 }
 
-// ListConversations lists the workspace's conversations, newest activity first. next is the
-// cursor key of the following page ("" on the last page).
-func (s *Service) ListConversations(ctx context.Context, ws string, q ConversationQuery) (items []Conversation, next string, err error) {
+func convKey(r convRow) page.Key { return page.Key{Time: r.LastMessageAt, ID: r.ID} }
+func msgKey(r msgRow) page.Key   { return page.Key{Time: r.CreatedAt, ID: r.ID} }
+
+// ListConversations lists one page of the workspace's conversations, newest activity first.
+func (s *Service) ListConversations(ctx context.Context, ws string, q ConversationQuery) (page.List[Conversation], error) {
 	p := web.Problems{}
 	p.Check(q.AgentID == "" || web.IsUUID(q.AgentID), "agentId", "must be a UUID")
 	p.Check(q.Status == "" || slices.Contains(validStatuses, q.Status), "status", "must be one of "+strings.Join(validStatuses, ", "))
 	p.Check(q.ChannelType == "" || slices.Contains(validChannelTypes, q.ChannelType), "channelType", "must be one of "+strings.Join(validChannelTypes, ", "))
 	p.Check(q.From == nil || q.To == nil || q.From.Before(*q.To), "to", "must be after from")
 	if err := p.Err(); err != nil {
-		return nil, "", err
+		return page.List[Conversation]{}, err
 	}
-	afterAt, afterID, err := parseCursor(q.Cursor)
-	if err != nil {
-		return nil, "", err
-	}
+	afterAt, afterID := after(q.Page)
 	rows, err := s.st.listConversations(ctx, s.db, ws, convFilter{
 		AgentID: strings.ToLower(q.AgentID), Status: q.Status, ChannelType: q.ChannelType, From: q.From, To: q.To,
-		Limit: q.Limit, AfterAt: afterAt, AfterID: afterID,
+		Limit: q.Page.Limit, AfterAt: afterAt, AfterID: afterID,
 	})
 	if err != nil {
-		return nil, "", err
+		return page.List[Conversation]{}, err
 	}
-	if len(rows) > q.Limit {
-		rows = rows[:q.Limit]
-		last := rows[len(rows)-1]
-		next = cursorKey(last.LastMessageAt, last.ID)
-	}
-	items = make([]Conversation, len(rows))
-	for i, r := range rows {
-		items[i] = r.out()
-	}
-	return items, next, nil
+	return page.Cut(q.Page, rows, convKey, convRow.out), nil
 }
 
 // GetConversation returns the conversation and one page of its messages, oldest first.
-func (s *Service) GetConversation(ctx context.Context, ws, id string, limit int, cursor string) (Conversation, []Message, string, error) {
-	afterAt, afterID, err := parseCursor(cursor)
-	if err != nil {
-		return Conversation{}, nil, "", err
-	}
+func (s *Service) GetConversation(ctx context.Context, ws, id string, req page.Request) (Conversation, page.List[Message], error) {
 	c, err := s.st.getConversation(ctx, s.db, ws, id, false)
 	if err != nil {
-		return Conversation{}, nil, "", notFound(err, ErrConversationNotFound)
+		return Conversation{}, page.List[Message]{}, notFound(err, ErrConversationNotFound)
 	}
-	rows, err := s.st.listMessages(ctx, s.db, ws, id, afterAt, afterID, limit)
+	afterAt, afterID := after(req)
+	rows, err := s.st.listMessages(ctx, s.db, ws, id, afterAt, afterID, req.Limit)
 	if err != nil {
-		return Conversation{}, nil, "", err
+		return Conversation{}, page.List[Message]{}, err
 	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[len(rows)-1]
-		next = cursorKey(last.CreatedAt, last.ID)
-	}
-	msgs := make([]Message, len(rows))
-	for i, r := range rows {
-		msgs[i] = r.out()
-	}
-	return c.out(), msgs, next, nil
+	return c.out(), page.Cut(req, rows, msgKey, msgRow.out), nil
 }
 
 // ConversationPatch is PATCH /v1/conversations/:id. Nil fields are unchanged.

@@ -16,6 +16,7 @@ import (
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -295,16 +296,16 @@ type widgetMessageOut struct {
 // oldest first, paginated; ASSISTANT messages carry their sources.
 func (h *surfaces) widgetHistory(c echo.Context) error {
 	cl := c.Get(ctxWidgetClaims).(authn.WidgetClaims)
-	pg, err := web.ParsePageRaw(c)
+	req, err := web.ParsePage(c)
 	if err != nil {
 		return err
 	}
-	msgs, next, err := h.svc.ConversationMessages(c.Request().Context(), cl.WorkspaceID, cl.ConversationID, pg.Cursor, pg.Limit)
+	msgs, err := h.svc.ConversationMessages(c.Request().Context(), cl.WorkspaceID, cl.ConversationID, req)
 	if err != nil {
 		return err
 	}
-	items := make([]widgetMessageOut, len(msgs))
-	for i, m := range msgs {
+	items := make([]widgetMessageOut, len(msgs.Items))
+	for i, m := range msgs.Items {
 		items[i] = widgetMessageOut{ID: m.ID, Role: m.Role, Content: m.Content, CreatedAt: m.CreatedAt.UTC()}
 		if m.Role == RoleAssistant {
 			items[i].Confidence = m.Confidence
@@ -314,5 +315,5 @@ func (h *surfaces) widgetHistory(c echo.Context) error {
 			}
 		}
 	}
-	return c.JSON(http.StatusOK, web.NewList(items, web.EncodeCursor(next)))
+	return c.JSON(http.StatusOK, page.List[widgetMessageOut]{Items: items, NextCursor: msgs.NextCursor})
 }

@@ -2,11 +2,9 @@ package channels
 
 import (
 	"context"
-	"strings"
-	"time"
 
 	"github.com/axonhq/axon/modules/billing"
-	"github.com/axonhq/axon/platform/apperr"
+	"github.com/axonhq/axon/platform/page"
 )
 
 // CustomerConversation returns the web-channel conversation a customer's next message goes
@@ -21,37 +19,15 @@ func (s *Service) CustomerConversation(ctx context.Context, workspaceID, agentID
 	return c.ID, err
 }
 
-// ConversationMessages returns a page of the conversation's messages, oldest first, after
-// the opaque position cursor ("" for the first page), and the next page's cursor ("" at
-// the end). ASSISTANT messages carry their sources.
-func (s *Service) ConversationMessages(ctx context.Context, workspaceID, conversationID, cursor string, limit int) ([]Message, string, error) {
-	var (
-		afterAt *time.Time
-		afterID string
-	)
-	if cursor != "" {
-		at, id, ok := strings.Cut(cursor, "|")
-		t, err := time.Parse(time.RFC3339Nano, at)
-		if !ok || err != nil || len(id) != 36 {
-			return nil, "", apperr.ValidationFields(map[string]string{"cursor": "is not a cursor this API issued"})
-		}
-		afterAt, afterID = &t, id
-	}
-	rows, err := s.st.listMessages(ctx, s.db, workspaceID, conversationID, afterAt, afterID, limit)
+// ConversationMessages returns one page of the conversation's messages, oldest first.
+// ASSISTANT messages carry their sources.
+func (s *Service) ConversationMessages(ctx context.Context, workspaceID, conversationID string, req page.Request) (page.List[Message], error) {
+	afterAt, afterID := after(req)
+	rows, err := s.st.listMessages(ctx, s.db, workspaceID, conversationID, afterAt, afterID, req.Limit)
 	if err != nil {
-		return nil, "", err
+		return page.List[Message]{}, err
 	}
-	next := ""
-	if len(rows) > limit {
-		rows = rows[:limit]
-		last := rows[len(rows)-1]
-		next = last.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + last.ID
-	}
-	out := make([]Message, len(rows))
-	for i, r := range rows {
-		out[i] = r.out()
-	}
-	return out, next, nil
+	return page.Cut(req, rows, msgKey, msgRow.out), nil
 }
 
 // CheckCredits answers INSUFFICIENT_CREDITS (402) when the workspace cannot pay for one
