@@ -11,6 +11,7 @@ import (
 
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
+	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -386,7 +387,7 @@ func (h *handlers) listMembers(c echo.Context) error {
 	for _, m := range ms {
 		out = append(out, toMember(m))
 	}
-	return c.JSON(http.StatusOK, web.NewList(out, nil))
+	return c.JSON(http.StatusOK, page.Of(out, ""))
 }
 
 func (h *handlers) invite(c echo.Context) error {
@@ -453,7 +454,7 @@ func (h *handlers) listInvitations(c echo.Context) error {
 			ExpiresAt: r.ExpiresAt.UTC(), CreatedAt: r.CreatedAt.UTC(),
 		})
 	}
-	return c.JSON(http.StatusOK, web.NewList(out, nil))
+	return c.JSON(http.StatusOK, page.Of(out, ""))
 }
 
 func (h *handlers) deleteInvitation(c echo.Context) error {

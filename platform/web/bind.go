@@ -1,13 +1,11 @@
 package web
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
 	"mime"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -117,60 +115,6 @@ func ParsePage(c echo.Context) (page.Request, error) {
 		return r, apperr.ValidationFields(map[string]string{fe.Field: fe.Err.Error()})
 	}
 	return r, err
-}
-
-// Page is the raw pagination request of ParsePageRaw.
-//
-// Deprecated: lists move to ParsePage and page.Cut; Page goes once no module uses it.
-type Page struct {
-	Limit  int
-	Cursor string // decoded cursor; "" for the first page
-}
-
-// ParsePageRaw reads ?limit and ?cursor, answering 400 for bad values, and leaves the
-// decoded cursor to the caller.
-//
-// Deprecated: use ParsePage; ParsePageRaw goes once no module uses it.
-func ParsePageRaw(c echo.Context) (Page, error) {
-	p := Page{Limit: page.DefaultLimit}
-	if v := c.QueryParam("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > page.MaxLimit {
-			return p, apperr.ValidationFields(map[string]string{"limit": page.ErrLimit.Error()})
-		}
-		p.Limit = n
-	}
-	if v := c.QueryParam("cursor"); v != "" {
-		b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(v, "="))
-		if err != nil || len(b) == 0 || len(b) > 512 {
-			return p, apperr.ValidationFields(map[string]string{"cursor": page.ErrCursor.Error()})
-		}
-		p.Cursor = string(b)
-	}
-	return p, nil
-}
-
-// EncodeCursor makes the opaque cursor for a sort key.
-func EncodeCursor(key string) *string {
-	if key == "" {
-		return nil
-	}
-	s := base64.RawURLEncoding.EncodeToString([]byte(key))
-	return &s
-}
-
-// List is the contract's list response.
-type List[T any] struct {
-	Items      []T     `json:"items"`
-	NextCursor *string `json:"nextCursor"`
-}
-
-// NewList never returns null items.
-func NewList[T any](items []T, next *string) List[T] {
-	if items == nil {
-		items = []T{}
-	}
-	return List[T]{Items: items, NextCursor: next}
 }
 
 // PathUUID reads a UUID path parameter, answering 404 for anything that is not a UUID (an id
