@@ -350,6 +350,12 @@ func (s *Service) SaveIntegration(ctx context.Context, ws, kind string, creds ma
 				pr["credentials."+k] = "is required"
 			}
 		}
+		if pr["credentials.subdomain"] == "" && !dnsLabelRe.MatchString(strings.ToLower(strings.TrimSpace(z.Subdomain))) {
+			pr["credentials.subdomain"] = "must be the Zendesk subdomain (acme for acme.zendesk.com)"
+		}
+		if pr["credentials.email"] == "" && emailAddress(strings.TrimSpace(z.Email)) != "" {
+			pr["credentials.email"] = "must be an e-mail address"
+		}
 		v = z
 	case DestFreshdesk:
 		f := freshdeskCreds{Domain: creds["domain"], APIKey: creds["apiKey"]}
@@ -357,6 +363,11 @@ func (s *Service) SaveIntegration(ctx context.Context, ws, kind string, creds ma
 			if strings.TrimSpace(val) == "" {
 				pr["credentials."+k] = "is required"
 			}
+		}
+		// The API key goes to this host: only a Freshdesk host, never an arbitrary one.
+		if d := strings.ToLower(strings.TrimSpace(f.Domain)); pr["credentials.domain"] == "" &&
+			!dnsLabelRe.MatchString(strings.TrimSuffix(d, ".freshdesk.com")) {
+			pr["credentials.domain"] = "must be the Freshdesk domain (acme or acme.freshdesk.com)"
 		}
 		v = f
 	default:

@@ -81,6 +81,8 @@ type Deps struct {
 
 	// FrontendURL is the dashboard base URL used in handoff e-mail links.
 	FrontendURL string
+	// APIBaseURL (API_BASE_URL) starts every channel's webhookUrl; "" gives path-only URLs.
+	APIBaseURL string
 	// ZendeskAPIBase and FreshdeskAPIBase override https://{subdomain}.zendesk.com and
 	// https://{domain}.freshdesk.com (ZENDESK_API_BASE, FRESHDESK_API_BASE); "" = per tenant.
 	ZendeskAPIBase   string
@@ -131,7 +133,7 @@ func New(d Deps) (*Module, error) {
 	svc := &Service{
 		db: d.DB, st: store{}, queue: d.Queue, pub: d.Publisher, agents: d.Agents, resp: d.Responder,
 		credits: d.Credits, mailer: d.Mailer, staff: d.Staff, box: d.Box, log: d.Log,
-		frontendURL: strings.TrimRight(d.FrontendURL, "/"),
+		frontendURL: strings.TrimRight(d.FrontendURL, "/"), apiBase: strings.TrimRight(d.APIBaseURL, "/"),
 		zendeskBase: strings.TrimRight(d.ZendeskAPIBase, "/"), freshdeskBase: strings.TrimRight(d.FreshdeskAPIBase, "/"),
 		http: d.HTTPClient, senders: senders, now: d.Now,
 	}

@@ -1,11 +1,13 @@
 package channels
 
 import (
+	"slices"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -23,6 +25,16 @@ func (m *Module) Routes(v1 *echo.Group) {
 	conv.GET("/:id/handoffs", h.listHandoffs)
 
 	v1.PATCH("/handoffs/:id", h.patchHandoff, m.authed...)
+
+	// Channel configuration and integrations (channels_http.go): MEMBER reads, ADMIN writes.
+	admin := authn.RequireRole(authn.RoleAdmin)
+	ch := v1.Group("/channels", m.authed...)
+	ch.GET("", h.listChannels)
+	ch.PUT("/:type", h.putChannel, admin)
+	authedAdmin := append(slices.Clip(m.authed), admin)
+	v1.PUT("/agents/:agentId/channels/:type", h.linkChannel, authedAdmin...)
+	v1.DELETE("/agents/:agentId/channels/:type", h.unlinkChannel, authedAdmin...)
+	v1.PUT("/integrations/:kind", h.putIntegration, authedAdmin...)
 
 	// Realtime events (platform/realtime): ?conversationId= must be one of the caller's.
 	if m.events != nil && len(m.authedQuery) > 0 {
