@@ -117,10 +117,10 @@ func (store) unlinkChannel(ctx context.Context, q sqlx.ExecerContext, ws, typ, a
 
 // sealedRow is one row to re-seal during a key rotation.
 type sealedRow struct {
-	ID             string        `db:"id"`
-	CredentialsEnc []byte        `db:"credentials_enc"`
-	KeyVersion     int           `db:"key_version"`
-	SecretEnc      []byte        `db:"webhook_secret_enc"`
+	ID             string `db:"id"`
+	CredentialsEnc []byte `db:"credentials_enc"`
+	KeyVersion     int    `db:"key_version"`
+	SecretEnc      []byte `db:"webhook_secret_enc"`
 }
 
 // rotationTable is the SQL of one table's rotation.
