@@ -52,6 +52,8 @@ const (
 	InactiveReply = "This assistant is not available right now. Please try again later."
 	// DefaultClosedReply answers outside business hours when the agent has no closedMessage.
 	DefaultClosedReply = "We're closed right now. Please come back during our business hours."
+	// DontKnowReply replaces a reply the evidence does not support (see supported).
+	DontKnowReply = "I'm sorry, I don't know the answer to that."
 )
 
 // Answer and helper call settings.
@@ -137,11 +139,20 @@ func (r *responder) Answer(ctx context.Context, req AnswerRequest, onDelta func(
 	if err != nil {
 		return Answer{}, err
 	}
+	content, handoff := resp.Content, decideHandoff(a, false, scores)
+	if !supported(passages, scores) {
+		// The evidence says the knowledge does not hold the answer: admit it (or hand off)
+		// rather than send a reply the knowledge does not support.
+		content = DontKnowReply
+		if a.HandoffEnabled && handoff == nil {
+			handoff = &HandoffDecision{Trigger: TriggerLowConfidence}
+		}
+	}
 	return Answer{
-		Content:          resp.Content,
+		Content:          content,
 		Scores:           scores,
 		Scored:           true,
-		Handoff:          decideHandoff(a, false, scores),
+		Handoff:          handoff,
 		Sources:          sources(passages),
 		PromptTokens:     resp.PromptTokens,
 		CompletionTokens: resp.CompletionTokens,

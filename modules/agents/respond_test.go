@@ -332,7 +332,7 @@ func TestExplicitRequestPatterns(t *testing.T) {
 func TestAnswerExplicitRequest(t *testing.T) {
 	t.Parallel()
 	srv := fakeopenai.New(t)
-	scripted(srv, "Here is what I know.", 0.1, 0.1, 0.1)
+	scripted(srv, "Here is what I know.", 0.9, 0.1, 0.1)
 	k := &staticKnowledge{passages: []agents.Passage{refundPassage}}
 	r := newResponder(t, openAI(srv), k, time.Now())
 
@@ -406,8 +406,66 @@ func TestAnswerHandoffDecision(t *testing.T) {
 					t.Errorf("score %v outside [0, 1]", s)
 				}
 			}
-			if ans.Content != "Refunds take 5 days." {
-				t.Errorf("content = %q", ans.Content)
+			want := "Refunds take 5 days."
+			if tc.factual < 0.36 {
+				want = agents.DontKnowReply // not supported by the knowledge
+			}
+			if ans.Content != want {
+				t.Errorf("content = %q, want %q", ans.Content, want)
+			}
+		})
+	}
+}
+
+// The responder sends a reply only when the evidence supports it: the scorer's factual
+// score, and whether both retrieval legs ranked a passage near the top. Otherwise it says
+// it does not know, and hands off (LOW_CONFIDENCE) when the agent has handoff enabled.
+func TestAnswerDeclinesUnsupported(t *testing.T) {
+	t.Parallel()
+	agreed := agents.Passage{DocID: "doc-1", Title: "Refund policy", Content: "Refunds take 5 days.", Similarity: 0.2, VectorRank: 1, TextRank: 2, Fused: 1.0/61 + 1.0/62}
+	vectorOnly := agreed
+	vectorOnly.TextRank = 0
+	farApart := agreed
+	farApart.VectorRank, farApart.TextRank = 1, 6
+	for _, tc := range []struct {
+		name     string
+		passages []agents.Passage
+		factual  float64
+		enabled  bool
+		answered bool
+	}{
+		{"agreed and factual", []agents.Passage{agreed}, 0.5, false, true},
+		{"agreed but unsupported", []agents.Passage{agreed}, 0.3, false, false},
+		{"unagreed, middling factual", []agents.Passage{vectorOnly, farApart}, 0.6, false, false},
+		{"unagreed, middling factual, handoff", []agents.Passage{vectorOnly, farApart}, 0.6, true, false},
+		{"unagreed but clearly factual", []agents.Passage{vectorOnly, farApart}, 0.8, false, true},
+		{"no ranks: factual alone", []agents.Passage{refundPassage}, 0.5, false, true},
+		{"no passage: the model's own reply", nil, 0.1, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := fakeopenai.New(t)
+			scripted(srv, "Refunds take 5 days.", tc.factual, 0.9, 0.9)
+			r := newResponder(t, openAI(srv), &staticKnowledge{passages: tc.passages}, time.Now())
+			a := baseAgent()
+			a.HandoffEnabled = tc.enabled
+			a.HandoffThreshold = 0.1 // so that only the evidence decides
+			ans, err := r.Answer(t.Context(), agents.AnswerRequest{Agent: a, Message: "When is my refund coming?"}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ans.Content == "Refunds take 5 days."; got != tc.answered {
+				t.Fatalf("content %q, answered %v, want %v", ans.Content, got, tc.answered)
+			}
+			if !tc.answered && ans.Content != agents.DontKnowReply {
+				t.Errorf("declined with %q", ans.Content)
+			}
+			wantHandoff := !tc.answered && tc.enabled
+			if (ans.Handoff != nil) != wantHandoff || (wantHandoff && ans.Handoff.Trigger != agents.TriggerLowConfidence) {
+				t.Errorf("handoff %+v, want one: %v", ans.Handoff, wantHandoff)
+			}
+			if !ans.Scored || ans.Scores.Factual != tc.factual {
+				t.Errorf("scores %+v", ans.Scores)
 			}
 		})
 	}

@@ -99,3 +99,40 @@ func decideHandoff(a Agent, explicit bool, s Scores) *HandoffDecision {
 	}
 	return nil
 }
+
+// Evidence thresholds of supported (docs/decisions.md, "Knowing when not to answer").
+const (
+	// minFactual: a reply the scorer rates less factual than this is not sent, whatever
+	// the retrieval found.
+	minFactual = 0.36
+	// unagreedFactual: when no passage is ranked near the top by both retrieval legs, the
+	// scorer must rate the reply at least this factual.
+	unagreedFactual = 0.7
+	// agreeRank: a passage both legs rank within this many places is agreed evidence.
+	agreeRank = 3
+)
+
+// supported decides from the evidence whether a reply may be sent: the knowledge passages
+// with their retrieval ranks, and the scorer's factual score. With no passage there is
+// nothing to contradict and the model was told to say it does not know; otherwise the
+// reply needs a factual score of at least minFactual, and of at least unagreedFactual
+// when no passage was ranked in the first agreeRank places by both the vector and the
+// full-text leg (similar words in a different context, or a topic the knowledge never
+// mentions, rarely put the same chunk first in both). Passages without ranks (a
+// Knowledge with one leg) are judged by the factual score alone. No single similarity
+// threshold decides: the offline embedder's similarities of unanswerable questions
+// overlap those of answerable ones (docs/performance.md).
+func supported(passages []Passage, s Scores) bool {
+	if len(passages) == 0 {
+		return true
+	}
+	if s.Factual < minFactual {
+		return false
+	}
+	ranked, agreed := false, false
+	for _, p := range passages {
+		ranked = ranked || p.VectorRank > 0 || p.TextRank > 0
+		agreed = agreed || (p.VectorRank > 0 && p.VectorRank <= agreeRank && p.TextRank > 0 && p.TextRank <= agreeRank)
+	}
+	return !ranked || agreed || s.Factual >= unagreedFactual
+}

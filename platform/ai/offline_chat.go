@@ -65,7 +65,9 @@ const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
 //
 //   - factual: 0.1 when a non-system message contains OfflineDontKnow; else, when a
 //     knowledge block is present, derived from the best sentence score as above (0.7 or
-//     more when it reaches OfflineAnswerSimilarity, below 0.4 when not); else 0.8, since
+//     more when it reaches OfflineAnswerSimilarity, below 0.4 when not) multiplied by the
+//     share of the customer's content words the knowledge contains (termCoverage), so a
+//     question about something the knowledge never mentions scores low; else 0.8, since
 //     the offline responder only answers from knowledge.
 //   - intent: 0.8, or 0.5 when the customer's text has no words.
 //   - emotional: starts at 0.9 and drops by 0.3 per anger word (angry, ridiculous, worst,
@@ -505,10 +507,61 @@ func offlineFactual(msgs []ChatMessage, customer string) float64 {
 		return 0.8
 	}
 	best := max(0, bestSimilarity(customer, entries))
-	if best < OfflineAnswerSimilarity {
-		return 0.4 * best / OfflineAnswerSimilarity
+	f := 0.4 * best / OfflineAnswerSimilarity
+	if best >= OfflineAnswerSimilarity {
+		f = min(1, 0.7+(best-OfflineAnswerSimilarity))
 	}
-	return min(1, 0.7+(best-OfflineAnswerSimilarity))
+	return f * termCoverage(customer, entries)
+}
+
+// termCoverage is the share of the customer's content words that the knowledge entries
+// contain, each word weighted by its length (a crude rarity: "physiotherapist" says more
+// than "bike"). A word is contained when an entry has the same word (singular form) or,
+// for words of four letters or more, one sharing all but at most two of the shorter
+// word's letters as a prefix of four or more ("returning" and "return"). A question
+// whose main words the knowledge never mentions is not supported by it, however similar
+// its best sentence looks. 1 when the customer wrote no content word.
+func termCoverage(customer string, entries []string) float64 {
+	known := map[string]bool{}
+	for _, e := range entries {
+		for _, t := range tokens(e) {
+			known[singular(t)] = true
+		}
+	}
+	var total, found float64
+	for _, w := range contentTokens(tokens(customer)) {
+		if stopWords[w] {
+			continue
+		}
+		weight := float64(len(w))
+		total += weight
+		if knownWord(w, known) {
+			found += weight
+		}
+	}
+	if total == 0 {
+		return 1
+	}
+	return found / total
+}
+
+func knownWord(w string, known map[string]bool) bool {
+	if known[w] {
+		return true
+	}
+	if len(w) < 4 {
+		return false
+	}
+	for k := range known {
+		n := 0
+		for n < len(w) && n < len(k) && w[n] == k[n] {
+			n++
+		}
+		if n >= 4 && n >= min(len(w), len(k))-2 {
+			return true
+		}
+	}
+	return false
 }
 
 func offlineIntent(customer string) float64 {
