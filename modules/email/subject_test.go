@@ -14,11 +14,10 @@ func TestSubjectIsPlainText(t *testing.T) {
 	t.Parallel()
 	fake := &fakeResend{}
 	env, mod := setup(t, fake)
-	ws := env.NewWorkspace("STARTER", 0)
 	name := "Alice's <Workspace> & \"Co\"\r\nBcc: x@example.com"
 	want := `You're invited to join Alice's <Workspace> & "Co" Bcc: x@example.com on Axon`
 	id := enqueue(t, env, mod, Message{
-		WorkspaceID: ws.ID, To: "new@example.com", Template: TemplateInvitation,
+		To: "new@example.com", Template: TemplateInvitation,
 		Data: map[string]any{"WorkspaceName": name, "InviterName": "Bob", "Role": "MEMBER"},
 	})
 	var stored string

@@ -7,7 +7,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/uuid"
 	"github.com/riverqueue/river"
 
 	"github.com/axonhq/axon/configs"
@@ -231,48 +229,15 @@ func (e *Env) Post(path, token string, body any) *Response {
 	return e.Do(Req{Method: http.MethodPost, Path: path, Token: token, Body: body})
 }
 
-// Workspace is a fixture workspace with one member.
+// Workspace is a fixture workspace member with an access token. modules/internal/apptest
+// creates them (through auth's and billing's test helpers: platform/ writes no module's
+// tables).
 type Workspace struct {
 	ID     string
 	UserID string
 	Email  string
 	Role   authn.Role
 	Token  string
-}
-
-// NewWorkspace inserts a user, a workspace (plan, credits) and an OWNER membership directly
-// (tests of other modules need no sign-up flow), and returns an access token for it.
-func (e *Env) NewWorkspace(plan string, credits int) Workspace {
-	e.T.Helper()
-	ctx := context.Background()
-	w := Workspace{ID: uuid.Must(uuid.NewV7()).String(), UserID: uuid.Must(uuid.NewV7()).String(), Role: authn.RoleOwner}
-	w.Email = fmt.Sprintf("owner-%s@example.com", w.UserID[len(w.UserID)-12:])
-	_, err := e.DB.ExecContext(ctx, `
-WITH u AS (INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, 'x', 'Fixture Owner')),
-     ws AS (INSERT INTO workspaces (id, name, slug, plan, credit_balance) VALUES ($3, 'Fixture', $7, $4, $5)),
-     l AS (INSERT INTO credit_ledger (id, workspace_id, delta, reason, balance) SELECT $6, $3, $5, 'ADJUSTMENT', $5 WHERE $5 > 0)
-INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($3, $1, 'OWNER')`,
-		w.UserID, w.Email, w.ID, plan, credits, uuid.Must(uuid.NewV7()).String(), "fixture-"+w.ID)
-	if err != nil {
-		e.T.Fatalf("apitest: fixture workspace: %v", err)
-	}
-	w.Token = e.TokenFor(w.ID, w.UserID, authn.RoleOwner)
-	return w
-}
-
-// AddMember inserts another member with role and returns its token.
-func (e *Env) AddMember(w Workspace, role authn.Role) Workspace {
-	e.T.Helper()
-	m := Workspace{ID: w.ID, UserID: uuid.Must(uuid.NewV7()).String(), Role: role}
-	m.Email = fmt.Sprintf("member-%s@example.com", m.UserID[len(m.UserID)-12:])
-	_, err := e.DB.ExecContext(context.Background(), `
-WITH u AS (INSERT INTO users (id, email, password_hash, name) VALUES ($1, $2, 'x', 'Fixture Member'))
-INSERT INTO workspace_members (workspace_id, user_id, role) VALUES ($3, $1, $4)`, m.UserID, m.Email, w.ID, string(role))
-	if err != nil {
-		e.T.Fatalf("apitest: fixture member: %v", err)
-	}
-	m.Token = e.TokenFor(w.ID, m.UserID, role)
-	return m
 }
 
 // TokenFor issues an access token.
