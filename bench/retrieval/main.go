@@ -44,6 +44,8 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/auth/authtest"
+	"github.com/axonhq/axon/modules/billing/billingtest"
 	"github.com/axonhq/axon/modules/ingestion"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/kernel"
@@ -152,7 +154,13 @@ func run(t *runner, verbose, forceOffline bool) {
 		return []kernel.Module{m}, err
 	})
 	env.StartWorker()
-	ws := env.NewWorkspace("STARTER", 0)
+	// The workspace is made through auth's and billing's test helpers, as
+	// modules/internal/apptest does (that package is internal to modules/).
+	owner := authtest.NewOwner(t, env.DB, env.Deps.Issuer)
+	if err := billingtest.SetPlan(ctx, env.DB, owner.WorkspaceID, "STARTER"); err != nil {
+		t.Fatal(err)
+	}
+	ws := apitest.Workspace{ID: owner.WorkspaceID, UserID: owner.UserID, Email: owner.Email, Role: owner.Role, Token: owner.Token}
 	agent := agents.Agent{
 		ID: uuid.Must(uuid.NewV7()).String(), WorkspaceID: ws.ID, Name: "Ridgeway Bikes",
 		SystemPrompt: "You are the customer-support assistant of Ridgeway Bikes, an online bike shop. Answer from the knowledge excerpts only.",
