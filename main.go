@@ -213,8 +213,10 @@ func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, quer
 	out := make([]agents.Passage, len(hits))
 	for i, h := range hits {
 		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
-			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score}
+		out[i] = agents.Passage{
+			DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
+			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score,
+		}
 	}
 	return out, nil
 }

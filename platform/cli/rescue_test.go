@@ -35,6 +35,7 @@ func (rescuerModule) Routes(*echo.Group) {}
 func (rescuerModule) Workers(w *river.Workers) error {
 	return river.AddWorkerSafely(w, &rescuedWorker{})
 }
+
 func (rescuerModule) Rescues() []queue.Rescue {
 	return []queue.Rescue{queue.RescueOf[rescuedArgs](&rescuedWorker{})}
 }
@@ -64,7 +65,10 @@ func TestWorkRescuesDeclaredKinds(t *testing.T) {
 	defer func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			if err != nil {
+				t.Errorf("work: %v", err)
+			}
 		case <-time.After(20 * time.Second):
 			t.Error("work did not stop within 20 s")
 		}

@@ -425,8 +425,10 @@ func TestRescuePinnedToRiverSchema(t *testing.T) {
 	    WHERE table_name = 'river_job' AND table_schema = current_schema() ORDER BY column_name`); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range []string{"attempt int2", "attempted_at timestamptz", "errors _jsonb", "finalized_at timestamptz",
-		"kind text", "max_attempts int2", "metadata jsonb", "queue text", "scheduled_at timestamptz", "state river_job_state"} {
+	for _, c := range []string{
+		"attempt int2", "attempted_at timestamptz", "errors _jsonb", "finalized_at timestamptz",
+		"kind text", "max_attempts int2", "metadata jsonb", "queue text", "scheduled_at timestamptz", "state river_job_state",
+	} {
 		if !slices.Contains(cols, c) {
 			t.Errorf("river_job has no column %q (has %v)", c, cols)
 		}
