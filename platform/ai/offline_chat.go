@@ -148,11 +148,11 @@ func offlineAnswer(msgs []ChatMessage) string {
 	if strings.TrimSpace(question) == "" || len(entries) == 0 {
 		return OfflineDontKnow
 	}
-	qv := offlineEmbed(question)
+	qs := newQuestionScorer(question, entries)
 	var best []scoredSentence
 	bestSim := math.Inf(-1)
 	for _, e := range entries {
-		cands := scoreSentences(qv, e)
+		cands := scoreSentences(qs.score, e, leadWeight)
 		if len(cands) > 0 && cands[0].sim > bestSim {
 			best, bestSim = cands, cands[0].sim
 		}
@@ -174,16 +174,19 @@ func offlineAnswer(msgs []ChatMessage) string {
 	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
 }
 
-// bestSimilarity returns the highest sentence score of any entry for the question, or
-// -1 when there is nothing to compare.
+// bestSimilarity returns the highest cosine similarity of an answer sentence (or of the
+// question before it) of any entry to the question, or -1 when there is nothing to
+// compare: the scorer's measure of how closely the knowledge matches, without the
+// answerer's heading and rare-word bonuses.
 func bestSimilarity(question string, entries []string) float64 {
 	if strings.TrimSpace(question) == "" {
 		return -1
 	}
 	qv := offlineEmbed(question)
+	cos := func(text string) float64 { return cosine(qv, offlineEmbed(text)) }
 	best := -1.0
 	for _, e := range entries {
-		if cands := scoreSentences(qv, e); len(cands) > 0 {
+		if cands := scoreSentences(cos, e, 0); len(cands) > 0 {
 			best = max(best, cands[0].sim)
 		}
 	}
@@ -196,27 +199,27 @@ type scoredSentence struct {
 	sim  float64
 }
 
-// scoreSentences scores the answer sentences of entry against the question vector qv,
-// best first. The entry is first cut into answer units (answerUnits): lines broken inside
+// scoreSentences scores the answer sentences of entry with score, best first. The entry is first cut into answer units (answerUnits): lines broken inside
 // a sentence (PDF text) are joined, and headings, questions and fragments are leads, not
-// answers: a lead lends its score to the answer sentence right after it when that is
-// higher (a question its full score, a heading or fragment leadWeight of it), so a Q&A
-// entry matches on its question and answers with its answer, and a section matches on
-// its heading. "A:"/"Answer:" labels are removed.
-func scoreSentences(qv []float32, entry string) []scoredSentence {
+// answers: a question lends its score to the answer sentence right after it when that
+// is higher, so a Q&A entry matches on its question and answers with its answer; a
+// heading or fragment adds sectionWeight (leadWeight when answering) of its score to
+// every sentence after it up to the next heading, so a section matches on its heading while its own sentences still
+// decide which of them answers. "A:"/"Answer:" labels are removed.
+func scoreSentences(score func(string) float64, entry string, sectionWeight float64) []scoredSentence {
 	var out []scoredSentence
-	inherited := math.Inf(-1)
+	inherited, section := math.Inf(-1), 0.0
 	for i, u := range answerUnits(entry) {
-		sim := cosine(qv, offlineEmbed(u.text))
-		if u.lead != leadNone {
-			w := 1.0
-			if u.lead == leadHeading {
-				w = leadWeight
-			}
-			inherited = max(inherited, w*sim)
+		sim := score(u.text)
+		switch u.lead {
+		case leadQuestion:
+			inherited = max(inherited, sim)
+			continue
+		case leadHeading:
+			section = max(0, sim)
 			continue
 		}
-		out = append(out, scoredSentence{pos: i, text: u.text, sim: max(sim, inherited)})
+		out = append(out, scoredSentence{pos: i, text: u.text, sim: max(sim+sectionWeight*section, inherited)})
 		inherited = math.Inf(-1)
 	}
 	slices.SortStableFunc(out, func(a, b scoredSentence) int {
@@ -231,6 +234,73 @@ func scoreSentences(qv []float32, entry string) []scoredSentence {
 	return out
 }
 
+// overlapWeight is the weight of the rare-word overlap in a sentence's answer score
+// (questionScorer); cosine similarities of the offline embedder are mostly 0.05–0.4.
+const overlapWeight = 0.2
+
+// questionScorer scores a sentence as an answer to the question: the offline-embedding
+// cosine plus overlapWeight times the share of the question's content words the sentence
+// contains, each word weighted by its rarity among the sentences of the knowledge given
+// (inverse document frequency over answer units), so the sentence that holds the rare
+// words of the question ("late", "deposit") beats one that shares only the common ones
+// ("bike", "rental").
+type questionScorer struct {
+	qv    []float32
+	idf   map[string]float64
+	total float64
+}
+
+func newQuestionScorer(question string, entries []string) *questionScorer {
+	qs := &questionScorer{qv: offlineEmbed(question), idf: map[string]float64{}}
+	var sets []map[string]bool
+	for _, e := range entries {
+		for _, u := range answerUnits(e) {
+			sets = append(sets, wordSet(u.text))
+		}
+	}
+	for _, w := range contentTokens(tokens(question)) {
+		if stopWords[w] {
+			continue
+		}
+		if _, seen := qs.idf[w]; seen {
+			continue
+		}
+		df := 0
+		for _, set := range sets {
+			if knownWord(w, set) {
+				df++
+			}
+		}
+		qs.idf[w] = math.Log(1 + float64(len(sets))/float64(1+df))
+		qs.total += qs.idf[w]
+	}
+	return qs
+}
+
+func (qs *questionScorer) score(text string) float64 {
+	sim := cosine(qs.qv, offlineEmbed(text))
+	if qs.total == 0 {
+		return sim
+	}
+	set := wordSet(text)
+	var found float64
+	for w, idf := range qs.idf {
+		if knownWord(w, set) {
+			found += idf
+		}
+	}
+	return sim + overlapWeight*found/qs.total
+}
+
+// wordSet is the set of text's words in their singular form.
+func wordSet(text string) map[string]bool {
+	set := map[string]bool{}
+	for _, t := range tokens(text) {
+		set[singular(t)] = true
+	}
+	return set
+}
+
 // Answer-unit settings.
 const (
 	// minAnswerWords: a sentence of fewer words is a fragment ("Returns and late fees."),
@@ -239,9 +309,9 @@ const (
 	// headingWords: a line of at most this many words without sentence-ending
 	// punctuation is a heading ("Delivery costs"), never an answer.
 	headingWords = 8
-	// leadWeight is the share of a heading's or fragment's score that the sentence after
-	// it inherits.
-	leadWeight = 0.8
+	// leadWeight is the share of a heading's or fragment's score added to the score of
+	// each sentence after it, up to the next heading.
+	leadWeight = 0.5
 )
 
 // Lead kinds of an answer unit.
@@ -518,16 +588,12 @@ func offlineFactual(msgs []ChatMessage, customer string) float64 {
 // contain, each word weighted by its length (a crude rarity: "physiotherapist" says more
 // than "bike"). A word is contained when an entry has the same word (singular form) or,
 // for words of four letters or more, one sharing all but at most two of the shorter
-// word's letters as a prefix of four or more ("returning" and "return"). A question
+// word's letters as a prefix of four or more ("returning" and "return"), or, for words
+// of five letters or more, one a single typo away ("garantee" and "guarantee"). A question
 // whose main words the knowledge never mentions is not supported by it, however similar
 // its best sentence looks. 1 when the customer wrote no content word.
 func termCoverage(customer string, entries []string) float64 {
-	known := map[string]bool{}
-	for _, e := range entries {
-		for _, t := range tokens(e) {
-			known[singular(t)] = true
-		}
-	}
+	known := wordSet(strings.Join(entries, "\n"))
 	var total, found float64
 	for _, w := range contentTokens(tokens(customer)) {
 		if stopWords[w] {
@@ -557,11 +623,30 @@ func knownWord(w string, known map[string]bool) bool {
 		for n < len(w) && n < len(k) && w[n] == k[n] {
 			n++
 		}
-		if n >= 4 && n >= min(len(w), len(k))-2 {
+		if n >= 4 && n >= min(len(w), len(k))-2 || len(w) >= 5 && len(k) >= 5 && oneEdit(w, k) {
 			return true
 		}
 	}
 	return false
+}
+
+// oneEdit reports whether a and b differ by one inserted, deleted or replaced byte (a
+// typo: "shiping" and "shipping", "instalments" and "installments").
+func oneEdit(a, b string) bool {
+	if len(a) > len(b) {
+		a, b = b, a
+	}
+	if len(b)-len(a) > 1 {
+		return false
+	}
+	i := 0
+	for i < len(a) && a[i] == b[i] {
+		i++
+	}
+	if len(a) == len(b) {
+		return a[i+min(1, len(a)-i):] == b[i+min(1, len(b)-i):]
+	}
+	return a[i:] == b[i+1:]
 }
 
 func offlineIntent(customer string) float64 {

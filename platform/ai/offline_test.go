@@ -364,3 +364,56 @@ func TestOfflineTags(t *testing.T) {
 		t.Errorf("no list: tags = %q, err %v", out.Tags, err)
 	}
 }
+
+// The offline answerer answers with whole sentences: lines broken inside a sentence (PDF
+// text) are joined, and a heading or a fragment is never the answer, though it lends its
+// score to the sentence after it.
+func TestOfflineAnswerSkipsHeadingsAndFragments(t *testing.T) {
+	t.Parallel()
+	system := knowledgePrompt(
+		"Delivery costs\nWe offer free standard shipping on orders over $75. Orders below that amount pay a flat charge of $6.95.\nDelivery times\nStandard delivery takes 3 to 5 business days.",
+		"Bike Rental Agreement. Ridgeway rents road bikes\nfrom the showroom. Returns and late fees. Bikes must be returned by closing time on\nthe last day of the rental. Late returns are charged $10 for\neach hour after closing time.",
+	)
+	o := ai.NewOffline()
+	for q, want := range map[string]string{
+		"delivery costs?":       "We offer free standard shipping on orders over $75.",
+		"late fee?":             "Late returns are charged $10 for each hour after closing time.",
+		"how long is delivery?": "Standard delivery takes 3 to 5 business days.",
+	} {
+		resp, err := o.Complete(t.Context(), ask(system, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(resp.Content, want) {
+			t.Errorf("%q: answer %q, want it to contain %q", q, resp.Content, want)
+		}
+		for _, bad := range []string{"Delivery costs We", "Delivery times", "Returns and late fees.", "\n"} {
+			if strings.Contains(resp.Content, bad) {
+				t.Errorf("%q: answer %q holds the heading or fragment %q", q, resp.Content, bad)
+			}
+		}
+	}
+}
+
+// The scorer's factual score falls when the knowledge does not mention the main words of
+// the customer's question, even when a sentence shares its common words; a typo still
+// counts as the word.
+func TestOfflineFactualFollowsTermCoverage(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	know := knowledgePrompt("Please bring a photo ID to the shop, which we keep while you ride a test bike.", "Standard shipping takes 3 to 5 business days.")
+	scorer := "Score the assistant's reply as JSON.\n\n" + know
+	factual := func(q, reply string) float64 {
+		var s scores
+		if err := o.CompleteJSON(t.Context(), ask(scorer, q, reply), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Factual
+	}
+	unsupported := factual("can I bring my dog and my parrot into the shop", "Please bring a photo ID to the shop, which we keep while you ride a test bike.")
+	supported := factual("do I need to bring a photo ID for a test ride", "Please bring a photo ID to the shop, which we keep while you ride a test bike.")
+	typo := factual("how long does shiping take", "Standard shipping takes 3 to 5 business days.")
+	if unsupported >= 0.36 || supported < 0.7 || typo < 0.5 {
+		t.Errorf("factual: unsupported %.2f (want < 0.36), supported %.2f (want ≥ 0.7), typo %.2f (want ≥ 0.5)", unsupported, supported, typo)
+	}
+}
