@@ -10,8 +10,11 @@ import (
 
 // Subjects are plain text: what the user typed goes out unescaped (the body stays escaped),
 // and a line break in the data cannot start a second header line.
+//
+// Not parallel: it starts a River worker, which would also take the e-mails other tests of
+// this package enqueue (they share the process's database) and send them through this
+// test's fake.
 func TestSubjectIsPlainText(t *testing.T) {
-	t.Parallel()
 	fake := &fakeResend{}
 	env, mod := setup(t, fake)
 	name := "Alice's <Workspace> & \"Co\"\r\nBcc: x@example.com"
