@@ -67,11 +67,6 @@ func (f *fakeResend) indexesFor(id string) []int {
 	return out
 }
 
-func (f *fakeResend) count() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.requests)
-}
 
 func setup(t *testing.T, fake *fakeResend) (*apitest.Env, *Module) {
 	t.Helper()
