@@ -42,13 +42,18 @@ const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
 // no network and its results depend only on its input.
 //
 // Complete and Stream answer the customer's last user message (without any knowledge
-// block it carries) extractively. Every sentence of every knowledge entry (see
-// KnowledgeMarker) is scored by offline-embedding similarity to the question; sentences
-// ending in "?" are not answers but lend their score to the sentence after them, so a Q&A
-// entry matches on its question and answers with its answer ("A:"/"Answer:" labels are
-// removed). If the best sentence reaches OfflineAnswerSimilarity, the reply is that
-// sentence, plus the runner-up of the same entry when it also reaches the threshold and
-// half the best score, in their original order. Otherwise the reply is OfflineDontKnow.
+// block it carries) extractively. Every knowledge entry (see KnowledgeMarker) is cut
+// into sentences, lines broken inside a sentence (PDF text) joined first. Headings (a
+// short line that ends no sentence) and fragments (fewer than five words) are never an
+// answer: each adds half its score to the sentences after it up to the next heading.
+// Sentences ending in "?" are not answers either but lend their score to the sentence
+// after them, so a Q&A entry matches on its question and answers with its answer
+// ("A:"/"Answer:" labels are removed). A sentence's score is its offline-embedding
+// similarity to the question plus 0.2 times the share of the question's words it holds,
+// rare words (by inverse frequency among the knowledge's sentences) counting more. If
+// the best sentence reaches OfflineAnswerSimilarity, the reply is that sentence, plus the
+// runner-up of the same entry when it also reaches the threshold and runnerUpShare of the
+// best score, in their original order. Otherwise the reply is OfflineDontKnow.
 // Stream delivers the reply word by word. Token counts are word counts.
 //
 // CompleteJSON has three modes. When out is a pointer to a struct with a field named
@@ -161,7 +166,7 @@ func offlineAnswer(msgs []ChatMessage) string {
 		return OfflineDontKnow
 	}
 	picked := best[:1]
-	if len(best) > 1 && best[1].sim >= OfflineAnswerSimilarity && best[1].sim >= best[0].sim/2 {
+	if len(best) > 1 && best[1].sim >= OfflineAnswerSimilarity && best[1].sim >= runnerUpShare*best[0].sim {
 		picked = []scoredSentence{best[0], best[1]}
 		if picked[1].pos < picked[0].pos {
 			picked[0], picked[1] = picked[1], picked[0]
@@ -233,6 +238,10 @@ func scoreSentences(score func(string) float64, entry string, sectionWeight floa
 	})
 	return out
 }
+
+// runnerUpShare: the second-best sentence of the best entry joins the answer when its
+// score is at least this share of the best one's.
+const runnerUpShare = 0.5
 
 // overlapWeight is the weight of the rare-word overlap in a sentence's answer score
 // (questionScorer); cosine similarities of the offline embedder are mostly 0.05–0.4.
