@@ -15,7 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cache"
 	"github.com/axonhq/axon/platform/pg"
@@ -32,7 +32,7 @@ type Deps struct {
 	Queue       queue.Inserter // auth.send_password_reset
 	Issuer      *authn.Issuer
 	Limiter     cache.Limiter
-	Mailer      email.Mailer
+	Mailer      mail.Mailer
 	SignupGrant SignupGrant
 	Log         *slog.Logger
 

@@ -8,7 +8,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/authn"
 )
 
@@ -22,8 +22,8 @@ func (s *Service) sendVerification(ctx context.Context, tx *sqlx.Tx, u userRow) 
 	if err := s.st.insertEmailToken(ctx, tx, u.ID, purposeVerifyEmail, hashToken(token), time.Now().Add(VerifyEmailTTL)); err != nil {
 		return err
 	}
-	_, err := s.mailer.Enqueue(ctx, tx, email.Message{
-		To: u.Email, Template: email.TemplateVerifyEmail,
+	_, err := s.mailer.Enqueue(ctx, tx, mail.Message{
+		To: u.Email, Template: mail.TemplateVerifyEmail,
 		Data:   map[string]any{"Name": u.Name, "ExpiresIn": "48 hours"},
 		Secret: map[string]string{"VerifyURL": s.appURL + "/verify-email?token=" + token},
 	})
@@ -78,8 +78,8 @@ func (s *Service) sendPasswordReset(ctx context.Context, emailAddr string) error
 		if err := s.st.insertEmailToken(ctx, tx, u.ID, purposeResetPassword, hashToken(token), time.Now().Add(ResetPasswordTTL)); err != nil {
 			return err
 		}
-		_, err = s.mailer.Enqueue(ctx, tx, email.Message{
-			To: u.Email, Template: email.TemplateResetPassword,
+		_, err = s.mailer.Enqueue(ctx, tx, mail.Message{
+			To: u.Email, Template: mail.TemplateResetPassword,
 			Data:   map[string]any{"Name": u.Name, "ExpiresIn": "1 hour"},
 			Secret: map[string]string{"ResetURL": s.appURL + "/reset-password?token=" + token},
 		})

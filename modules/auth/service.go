@@ -17,7 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"golang.org/x/crypto/bcrypt"
 
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
@@ -37,7 +37,7 @@ type Service struct {
 	st          store
 	queue       queue.Inserter
 	issuer      *authn.Issuer
-	mailer      email.Mailer
+	mailer      mail.Mailer
 	signupGrant SignupGrant
 	log         *slog.Logger
 	cost        int
@@ -339,10 +339,10 @@ func (s *Service) Invite(ctx context.Context, p authn.Principal, emailAddr strin
 		if err := s.st.insertInvitation(ctx, tx, row, hashToken(token), p.UserID); err != nil {
 			return err
 		}
-		_, err = s.mailer.Enqueue(ctx, tx, email.Message{
+		_, err = s.mailer.Enqueue(ctx, tx, mail.Message{
 			WorkspaceID: p.WorkspaceID,
 			To:          emailAddr,
-			Template:    email.TemplateInvitation,
+			Template:    mail.TemplateInvitation,
 			Data: map[string]any{
 				"WorkspaceName": w.Name,
 				"InviterName":   inviter.Name,

@@ -10,7 +10,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/billing/plans"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/realtime"
@@ -76,7 +76,7 @@ type ledger struct {
 	db     *pg.DB
 	store  store
 	pub    realtime.Publisher
-	mailer email.Mailer
+	mailer mail.Mailer
 	owners Addresses
 }
 
@@ -215,8 +215,8 @@ func (l *ledger) maybeNotifyLow(ctx context.Context, tx *sqlx.Tx, workspaceID, p
 		return err
 	}
 	for _, addr := range to {
-		if _, err := l.mailer.Enqueue(ctx, tx, email.Message{
-			WorkspaceID: workspaceID, To: addr, Template: email.TemplateLowCredits,
+		if _, err := l.mailer.Enqueue(ctx, tx, mail.Message{
+			WorkspaceID: workspaceID, To: addr, Template: mail.TemplateLowCredits,
 			Data: map[string]any{"WorkspaceName": name, "Balance": strconv.Itoa(balance), "Plan": plan},
 		}); err != nil {
 			return fmt.Errorf("billing: low-credit e-mail: %w", err)

@@ -13,7 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v76/webhook"
 
 	"github.com/axonhq/axon/modules/billing/plans"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 )
 
@@ -280,16 +280,16 @@ func (s *Service) onInvoice(ctx context.Context, tx *sqlx.Tx, ev *stripe.Event, 
 	if err != nil {
 		return err
 	}
-	tpl, amount := email.TemplateInvoiceReady, inv.AmountPaid
+	tpl, amount := mail.TemplateInvoiceReady, inv.AmountPaid
 	if string(ev.Type) == evInvoicePaymentFailed {
-		tpl, amount = email.TemplatePaymentFailed, inv.AmountDue
+		tpl, amount = mail.TemplatePaymentFailed, inv.AmountDue
 	}
 	for _, addr := range to {
 		data := map[string]any{"WorkspaceName": name, "Amount": formatAmount(amount, string(inv.Currency))}
-		if tpl == email.TemplateInvoiceReady {
+		if tpl == mail.TemplateInvoiceReady {
 			data["InvoiceURL"] = inv.HostedInvoiceURL
 		}
-		if _, err := s.mailer.Enqueue(ctx, tx, email.Message{WorkspaceID: ws, To: addr, Template: tpl, Data: data}); err != nil {
+		if _, err := s.mailer.Enqueue(ctx, tx, mail.Message{WorkspaceID: ws, To: addr, Template: tpl, Data: data}); err != nil {
 			return err
 		}
 	}

@@ -19,7 +19,7 @@ import (
 
 	"github.com/axonhq/axon/configs"
 	"github.com/axonhq/axon/modules/billing/plans"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
@@ -105,7 +105,7 @@ type Deps struct {
 	DB        *pg.DB
 	Queue     queue.Inserter
 	Publisher realtime.Publisher
-	Mailer    email.Mailer
+	Mailer    mail.Mailer
 	Roles     Roles
 	Addresses Addresses
 	Log       *slog.Logger

@@ -13,7 +13,7 @@ import (
 	"github.com/stripe/stripe-go/v76/client"
 
 	"github.com/axonhq/axon/modules/billing/plans"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/page"
@@ -28,7 +28,7 @@ type Service struct {
 	store   store
 	credits *ledger
 	queue   queue.Inserter
-	mailer  email.Mailer
+	mailer  mail.Mailer
 	roles   Roles
 	owners  Addresses
 	log     *slog.Logger

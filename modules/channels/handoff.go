@@ -17,7 +17,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/agents"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/realtime"
@@ -277,8 +277,8 @@ func (s *Service) routeByEmail(ctx context.Context, h handoffRow, c convRow, age
 			s.log.Warn("channels: handoff e-mail has no recipient (no owner or admin)", slog.String("handoffId", h.ID))
 		}
 		for _, addr := range to {
-			if _, err := s.mailer.Enqueue(ctx, tx, email.Message{
-				WorkspaceID: c.WorkspaceID, To: addr, Template: email.TemplateHandoff,
+			if _, err := s.mailer.Enqueue(ctx, tx, mail.Message{
+				WorkspaceID: c.WorkspaceID, To: addr, Template: mail.TemplateHandoff,
 				Data: map[string]any{
 					"AgentName": agent.Name, "Trigger": h.Trigger, "Channel": c.ChannelType,
 					"Customer": customerLabel(c), "Summary": summary,

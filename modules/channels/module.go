@@ -28,7 +28,7 @@ import (
 
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/billing"
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -70,7 +70,7 @@ type Deps struct {
 	Agents    AgentDirectory
 	Responder Responder
 	Credits   Credits
-	Mailer    email.Mailer
+	Mailer    mail.Mailer
 	Staff     Staff
 	// Box decrypts integration (and channel) credentials; nil when CHANNEL_ENCRYPTION_KEY
 	// is unset, in which case ZENDESK/FRESHDESK handoffs fall back to e-mail.

@@ -14,7 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/axonhq/axon/modules/email"
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
@@ -54,7 +54,7 @@ type Service struct {
 	agents      AgentDirectory
 	resp        Responder
 	credits     Credits
-	mailer      email.Mailer
+	mailer      mail.Mailer
 	staff       Staff
 	box         *secretbox.Box
 	log         *slog.Logger

@@ -1,6 +1,7 @@
 // Package email sends transactional e-mail. Other modules enqueue mail through the Mailer
-// contract inside their own transaction: the emails row (QUEUED) and its email.send job are
-// written together, so a rolled-back change sends nothing and a committed one is never lost.
+// contract (package email/mail, which they import instead of this one) inside their own
+// transaction: the emails row (QUEUED) and its email.send job are written together, so a
+// rolled-back change sends nothing and a committed one is never lost.
 // The job renders the html/template and sends through Resend (resend-go v2), or, without
 // RESEND_API_KEY in development, logs the mail and keeps it in the table.
 package email
@@ -13,38 +14,27 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
+	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/secretbox"
 )
 
-// Templates that can be sent.
+// Templates that can be sent (defined in the mail contract package).
 const (
-	TemplateInvitation    = "invitation"
-	TemplateLowCredits    = "low_credits"
-	TemplateHandoff       = "handoff"
-	TemplateInvoiceReady  = "invoice_ready"
-	TemplatePaymentFailed = "payment_failed"
-	TemplateVerifyEmail   = "verify_email"
-	TemplateResetPassword = "reset_password"
+	TemplateInvitation    = mail.TemplateInvitation
+	TemplateLowCredits    = mail.TemplateLowCredits
+	TemplateHandoff       = mail.TemplateHandoff
+	TemplateInvoiceReady  = mail.TemplateInvoiceReady
+	TemplatePaymentFailed = mail.TemplatePaymentFailed
+	TemplateVerifyEmail   = mail.TemplateVerifyEmail
+	TemplateResetPassword = mail.TemplateResetPassword
 )
 
-// Message is one e-mail to enqueue. Data feeds the template (see templates/*.html for the
-// fields each one uses). Secret holds the template fields that carry a credential (a link
-// with an invitation, verification or reset token): they are sealed with secretbox in the
-// emails row (never in Data, never in job args, never logged) and wiped once the e-mail is
-// sent or has failed for good. A field in both wins from Secret.
-type Message struct {
-	WorkspaceID string // optional
-	To          string
-	Template    string
-	Data        map[string]any
-	Secret      map[string]string
-}
+// Message is one e-mail to enqueue (mail.Message, the contract other modules import).
+type Message = mail.Message
 
-// Mailer enqueues e-mail in the caller's transaction.
-type Mailer interface {
-	Enqueue(ctx context.Context, tx *sqlx.Tx, m Message) (emailID string, err error)
-}
+// Mailer enqueues e-mail in the caller's transaction (mail.Mailer).
+type Mailer = mail.Mailer
 
 // Sender delivers one rendered e-mail and returns the provider's id.
 type Sender interface {
