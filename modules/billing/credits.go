@@ -9,6 +9,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
+	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/modules/billing/plans"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
@@ -16,57 +17,46 @@ import (
 	"github.com/axonhq/axon/platform/realtime"
 )
 
+// The credits contract lives in package credit (which other modules import instead of
+// this one); these aliases keep billing's own code unchanged.
+
+// Credits is the contract other modules use to read and move a workspace's credits
+// (credit.Credits).
+type Credits = credit.Credits
+
 // Reason says why credits moved (credit_ledger.reason).
-type Reason string
+type Reason = credit.Reason
 
-// The ledger reasons (credit_ledger.reason; the same names appear in GET /v1/billing/ledger).
+// The ledger reasons (credit.Reason*).
 const (
-	ReasonPlanGrant       Reason = "PLAN_GRANT"
-	ReasonTopupPurchase   Reason = "TOPUP_PURCHASE"
-	ReasonMessageConsumed Reason = "MESSAGE_CONSUMED"
-	ReasonVoiceConsumed   Reason = "VOICE_CONSUMED"
-	ReasonTaggingConsumed Reason = "TAGGING_CONSUMED"
-	ReasonRefund          Reason = "REFUND"
-	ReasonAdjustment      Reason = "ADJUSTMENT"
+	ReasonPlanGrant       = credit.ReasonPlanGrant
+	ReasonTopupPurchase   = credit.ReasonTopupPurchase
+	ReasonMessageConsumed = credit.ReasonMessageConsumed
+	ReasonVoiceConsumed   = credit.ReasonVoiceConsumed
+	ReasonTaggingConsumed = credit.ReasonTaggingConsumed
+	ReasonRefund          = credit.ReasonRefund
+	ReasonAdjustment      = credit.ReasonAdjustment
 )
 
-// Credit costs of consumption.
+// Credit costs of consumption (credit.Cost*).
 const (
-	CostReply       = 1 // one AI reply
-	CostTagging     = 2 // one auto-tagged conversation
-	CostVoiceMinute = 5 // one voice minute
+	CostReply       = credit.CostReply
+	CostTagging     = credit.CostTagging
+	CostVoiceMinute = credit.CostVoiceMinute
 )
 
-// Deduction takes credits for consumption.
-type Deduction struct {
-	WorkspaceID string
-	Amount      int    // > 0
-	Reason      Reason // MESSAGE_CONSUMED, VOICE_CONSUMED, TAGGING_CONSUMED or ADJUSTMENT
-	RefID       string // what was paid for (message id, conversation id, call id); optional
-	// IdempotencyKey makes a retried deduction a no-op (e.g. "reply:<messageId>"); optional.
-	IdempotencyKey string
-}
+// Deduction takes credits for consumption (credit.Deduction).
+type Deduction = credit.Deduction
 
-// Grant adds credits.
-type Grant struct {
-	WorkspaceID    string
-	Amount         int    // > 0
-	Reason         Reason // PLAN_GRANT, TOPUP_PURCHASE or ADJUSTMENT
-	RefID          string
-	IdempotencyKey string
-}
+// Grant adds credits (credit.Grant).
+type Grant = credit.Grant
 
-// Refund gives back credits of an earlier deduction (reason REFUND).
-type Refund struct {
-	WorkspaceID    string
-	Amount         int // > 0
-	RefID          string
-	IdempotencyKey string
-}
+// Refund gives back credits of an earlier deduction (credit.Refund).
+type Refund = credit.Refund
 
-// ErrInsufficientCredits is returned by Deduct when the balance is below the amount
-// (errors.Is matches it; the returned copy carries {balance, required} details).
-var ErrInsufficientCredits = apperr.E(apperr.InsufficientCredits, "Not enough credits")
+// ErrInsufficientCredits is returned by Deduct when the balance is below the amount: the
+// same value as credit.ErrInsufficientCredits, so errors.Is matches either.
+var ErrInsufficientCredits = credit.ErrInsufficientCredits
 
 // Notice kinds in billing_notices.
 const noticeLowCredits = "low_credits"

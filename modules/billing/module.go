@@ -1,10 +1,10 @@
 // Package billing owns the credits of a workspace and its Stripe subscription: the plan
-// catalogue (subpackage plans), the credit ledger behind the Credits contract (every change
-// to workspaces.credit_balance is written in the same transaction as its credit_ledger row,
-// so the balance always equals the sum of the ledger), Stripe Checkout, the customer portal
-// and invoices, the verified Stripe webhook whose events are processed exactly once by the
-// billing.process_stripe_event job, the monthly grant (billing.monthly_grant) and the
-// low-credit e-mail.
+// catalogue (subpackage plans), the credit ledger behind the Credits contract (subpackage
+// credit; every change to workspaces.credit_balance is written in the same transaction as
+// its credit_ledger row, so the balance always equals the sum of the ledger), Stripe
+// Checkout, the customer portal and invoices, the verified Stripe webhook whose events are
+// processed exactly once by the billing.process_stripe_event job, the monthly grant
+// (billing.monthly_grant) and the low-credit e-mail.
 package billing
 
 import (
@@ -25,25 +25,6 @@ import (
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
 )
-
-// Credits is the contract other modules use to read and move a workspace's credits. Every
-// method that changes the balance writes a credit_ledger row, publishes credits_updated and
-// may enqueue the low-credit e-mail, all in tx when tx is not nil (the caller commits) or in
-// a transaction of its own when tx is nil. A non-empty IdempotencyKey makes a repeated call
-// a no-op that returns the current balance; keys are unique across all workspaces, so build
-// them from a unique id ("reply:<messageId>").
-type Credits interface {
-	// Balance returns the workspace's credit balance, or NOT_FOUND.
-	Balance(ctx context.Context, workspaceID string) (int, error)
-	// Deduct takes Amount credits and returns the new balance. With too few credits it
-	// returns an INSUFFICIENT_CREDITS (402) error and changes nothing, so the caller's
-	// transaction stays usable.
-	Deduct(ctx context.Context, tx *sqlx.Tx, d Deduction) (newBalance int, err error)
-	// Grant adds Amount credits (plan grant, top-up or adjustment).
-	Grant(ctx context.Context, tx *sqlx.Tx, g Grant) (newBalance int, err error)
-	// Refund gives back Amount credits of an earlier deduction (reason REFUND).
-	Refund(ctx context.Context, tx *sqlx.Tx, r Refund) (newBalance int, err error)
-}
 
 // StripeConfig is the Stripe part of the configuration. An empty SecretKey disables the
 // Stripe routes (501 BILLING_NOT_CONFIGURED); credits keep working.

@@ -27,7 +27,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/axonhq/axon/modules/agents"
-	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
@@ -49,11 +49,11 @@ type AgentDirectory interface {
 	Get(ctx context.Context, workspaceID, agentID string) (agents.Agent, error)
 }
 
-// Credits reads and takes a workspace's credits (billing.Credits). Deduct publishes
+// Credits reads and takes a workspace's credits (credit.Credits). Deduct publishes
 // credits_updated in tx itself.
 type Credits interface {
 	Balance(ctx context.Context, workspaceID string) (int, error)
-	Deduct(ctx context.Context, tx *sqlx.Tx, d billing.Deduction) (newBalance int, err error)
+	Deduct(ctx context.Context, tx *sqlx.Tx, d credit.Deduction) (newBalance int, err error)
 }
 
 // Staff lists who is told about a handoff: the e-mail addresses of the workspace's owners

@@ -14,7 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/agents"
-	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/realtime"
 	"github.com/axonhq/axon/platform/web"
@@ -152,9 +152,9 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	if err != nil {
 		return rep, err
 	}
-	if bal < billing.CostReply {
+	if bal < credit.CostReply {
 		if in.Strict {
-			return rep, billing.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": billing.CostReply})
+			return rep, credit.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": credit.CostReply})
 		}
 		return s.finishSystem(ctx, rep, conv, user, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
 	}
@@ -218,8 +218,8 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		if err != nil {
 			return err
 		}
-		if _, err := s.credits.Deduct(ctx, tx, billing.Deduction{
-			WorkspaceID: c.WorkspaceID, Amount: billing.CostReply, Reason: billing.ReasonMessageConsumed,
+		if _, err := s.credits.Deduct(ctx, tx, credit.Deduction{
+			WorkspaceID: c.WorkspaceID, Amount: credit.CostReply, Reason: credit.ReasonMessageConsumed,
 			RefID: m.ID, IdempotencyKey: "reply:" + m.ID,
 		}); err != nil {
 			// Spent between the balance check and now (a concurrent conversation): the
@@ -229,7 +229,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		stored = &m
 		return nil
 	})
-	if errors.Is(err, billing.ErrInsufficientCredits) {
+	if errors.Is(err, credit.ErrInsufficientCredits) {
 		if in.Strict {
 			return rep, err
 		}
@@ -402,7 +402,7 @@ func (s *Service) autoTag(ctx context.Context, c convRow, agent agents.Agent) {
 	if err != nil || len(cur.Tags) > 0 || autoTagged(cur.Metadata) {
 		return
 	}
-	if bal, err := s.credits.Balance(ctx, c.WorkspaceID); err != nil || bal < billing.CostTagging {
+	if bal, err := s.credits.Balance(ctx, c.WorkspaceID); err != nil || bal < credit.CostTagging {
 		return
 	}
 	hist, err := s.st.lastMessages(ctx, s.db, c.ID, historyTurns)
@@ -431,13 +431,13 @@ func (s *Service) autoTag(ctx context.Context, c convRow, agent agents.Agent) {
 		if err := s.st.setAutoTags(ctx, tx, c.WorkspaceID, c.ID, tags); err != nil {
 			return err
 		}
-		_, err = s.credits.Deduct(ctx, tx, billing.Deduction{
-			WorkspaceID: c.WorkspaceID, Amount: billing.CostTagging, Reason: billing.ReasonTaggingConsumed,
+		_, err = s.credits.Deduct(ctx, tx, credit.Deduction{
+			WorkspaceID: c.WorkspaceID, Amount: credit.CostTagging, Reason: credit.ReasonTaggingConsumed,
 			RefID: c.ID, IdempotencyKey: "tagging:" + c.ID,
 		})
 		return err
 	})
-	if err != nil && !errors.Is(err, billing.ErrInsufficientCredits) {
+	if err != nil && !errors.Is(err, credit.ErrInsufficientCredits) {
 		s.log.Warn("channels: auto-tags not stored", slog.String("conversationId", c.ID), slog.String("err", err.Error()))
 	}
 }

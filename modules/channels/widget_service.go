@@ -3,7 +3,7 @@ package channels
 import (
 	"context"
 
-	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/platform/page"
 )
 
@@ -38,8 +38,8 @@ func (s *Service) CheckCredits(ctx context.Context, workspaceID string) error {
 	if err != nil {
 		return err
 	}
-	if bal < billing.CostReply {
-		return billing.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": billing.CostReply})
+	if bal < credit.CostReply {
+		return credit.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": credit.CostReply})
 	}
 	return nil
 }
