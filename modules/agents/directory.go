@@ -20,33 +20,6 @@ type Directory struct {
 // NewDirectory returns the directory over db.
 func NewDirectory(db *pg.DB) *Directory { return &Directory{db: db} }
 
-// Agent is an agent's settings as other modules see them.
-type Agent struct {
-	ID               string
-	WorkspaceID      string
-	Name             string
-	SystemPrompt     string
-	Status           string // ACTIVE | INACTIVE | DRAFT
-	Mode             string // TEXT | VOICE | BOTH
-	HandoffEnabled   bool
-	HandoffThreshold float64 // 0..1: answers scored below it are handed off
-	HandoffDest      string  // NONE | LIVE_AGENT | EMAIL_QUEUE | ZENDESK | FRESHDESK
-	RoutingPolicy    string  // free text for the handoff decision; "" when none
-	BusinessHours    *BusinessHours
-	TaggingEnabled   bool
-	AvailableTags    []string
-	AllowedOrigins   []string // widget CORS origins; empty = any origin
-}
-
-// PublicAgent is what the public chat widget may learn about an agent (it knows no
-// workspace): the agent's settings for the pipeline and CORS, its avatar and its widget
-// configuration.
-type PublicAgent struct {
-	Agent
-	Avatar string
-	Widget Widget
-}
-
 // Get returns the agent of the workspace. It returns an apperr NOT_FOUND error when the
 // agent does not exist, belongs to another workspace or was deleted.
 func (d *Directory) Get(ctx context.Context, workspaceID, agentID string) (Agent, error) {

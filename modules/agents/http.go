@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/web"
@@ -227,8 +228,8 @@ func checkHours(p web.Problems, b *BusinessHours) {
 			continue
 		}
 		if h.Enabled || h.Open != "" || h.Close != "" {
-			_, okOpen := parseHHMM(h.Open)
-			_, okClose := parseHHMM(h.Close)
+			_, okOpen := agentapi.ParseHHMM(h.Open)
+			_, okClose := agentapi.ParseHHMM(h.Close)
 			p.Check(okOpen, field+".open", `must be a time "HH:MM" (00:00–23:59)`)
 			p.Check(okClose, field+".close", `must be a time "HH:MM" (00:00–23:59)`)
 		}

@@ -108,27 +108,6 @@ type ListItem struct {
 // key is the item's position in the list order.
 func (r ListItem) key() page.Key { return page.Key{Time: r.CreatedAt, ID: r.ID} }
 
-// Widget is an agent's chat-widget configuration (widget_configs).
-type Widget struct {
-	PrimaryColor     string `db:"primary_color"`
-	Theme            string `db:"theme"`
-	Greeting         string `db:"greeting"`
-	Position         string `db:"position"`
-	CornerRadius     int    `db:"corner_radius"`
-	Shadow           bool   `db:"shadow"`
-	HeaderTitle      string `db:"header_title"`
-	InputPlaceholder string `db:"input_placeholder"`
-	Streaming        bool   `db:"streaming"`
-	Template         string `db:"template"`
-}
-
-// Channel is one channel linked to an agent (the channels module owns them).
-type Channel struct {
-	ID       string
-	Type     string
-	IsActive bool // the channel is on and linked actively to this agent
-}
-
 // KnowledgeSummary counts an agent's knowledge documents by status. Processing counts
 // PENDING and PROCESSING docs; Chunks is the sum of the docs' chunk counts.
 type KnowledgeSummary struct {

@@ -12,7 +12,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/cache"
@@ -23,7 +23,7 @@ import (
 // (agents.Directory.Public). It returns an apperr NOT_FOUND error for a missing or deleted
 // agent.
 type WidgetDirectory interface {
-	Public(ctx context.Context, agentID string) (agents.PublicAgent, error)
+	Public(ctx context.Context, agentID string) (agentapi.PublicAgent, error)
 }
 
 // SurfaceDeps are what the dashboard chat and the public widget need beyond the core.

@@ -16,7 +16,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/observe"
@@ -72,7 +72,7 @@ func HandoffText(trigger, dest string) string {
 // handoff row, HANDED_OFF, the SYSTEM text, the events and the channels.handoff job are
 // written in one transaction. draft (the AI answer that was not sent) is kept in the SYSTEM
 // message's metadata for review. Nothing is charged.
-func (s *Service) handOff(ctx context.Context, rep Reply, c convRow, user msgRow, agent agents.Agent,
+func (s *Service) handOff(ctx context.Context, rep Reply, c convRow, user msgRow, agent agentapi.Agent,
 	trigger string, confidence *float64, draft string,
 ) (Reply, error) {
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
@@ -92,7 +92,7 @@ func (s *Service) handOff(ctx context.Context, rep Reply, c convRow, user msgRow
 	return rep, err
 }
 
-func destOf(a agents.Agent) string {
+func destOf(a agentapi.Agent) string {
 	if slices.Contains(validDests, a.HandoffDest) {
 		return a.HandoffDest
 	}
@@ -202,7 +202,7 @@ func (s *Service) runHandoff(ctx context.Context, ws, id string) error {
 		if apperr.CodeOf(err) != apperr.NotFound {
 			return err
 		}
-		agent = agents.Agent{ID: c.AgentID, WorkspaceID: ws, Name: "Your agent"} // deleted since
+		agent = agentapi.Agent{ID: c.AgentID, WorkspaceID: ws, Name: "Your agent"} // deleted since
 	}
 	summary := ""
 	if h.Summary != nil {
@@ -263,7 +263,7 @@ func (s *Service) runHandoff(ctx context.Context, ws, id string) error {
 
 // routeByEmail e-mails the owners and admins and marks the handoff routed, in one
 // transaction (a re-run sends nothing twice).
-func (s *Service) routeByEmail(ctx context.Context, h handoffRow, c convRow, agent agents.Agent, summary, via string) error {
+func (s *Service) routeByEmail(ctx context.Context, h handoffRow, c convRow, agent agentapi.Agent, summary, via string) error {
 	to, err := s.staff.NotifyAddresses(ctx, c.WorkspaceID)
 	if err != nil {
 		return err

@@ -26,7 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/riverqueue/river"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/pg"
@@ -37,16 +37,16 @@ import (
 
 // Responder answers customer messages (the agents module implements it).
 type Responder interface {
-	Gate(agent agents.Agent, now time.Time) agents.Gate
-	Answer(ctx context.Context, req agents.AnswerRequest, onDelta func(delta string) error) (agents.Answer, error)
-	Summarize(ctx context.Context, agent agents.Agent, history []agents.Turn) (string, error)
-	Tag(ctx context.Context, agent agents.Agent, history []agents.Turn) ([]string, error)
+	Gate(agent agentapi.Agent, now time.Time) agentapi.Gate
+	Answer(ctx context.Context, req agentapi.AnswerRequest, onDelta func(delta string) error) (agentapi.Answer, error)
+	Summarize(ctx context.Context, agent agentapi.Agent, history []agentapi.Turn) (string, error)
+	Tag(ctx context.Context, agent agentapi.Agent, history []agentapi.Turn) ([]string, error)
 }
 
 // AgentDirectory reads an agent's settings (agents.Directory). Get returns an apperr
 // NOT_FOUND error for a missing, deleted or other-workspace agent.
 type AgentDirectory interface {
-	Get(ctx context.Context, workspaceID, agentID string) (agents.Agent, error)
+	Get(ctx context.Context, workspaceID, agentID string) (agentapi.Agent, error)
 }
 
 // Credits reads and takes a workspace's credits (credit.Credits). Deduct publishes
@@ -179,7 +179,7 @@ func (m *Module) ChannelCounts(ctx context.Context, workspaceID string, agentIDs
 
 // AgentChannels returns the channels linked to the agent, ordered by type; IsActive is
 // true when both the channel and its link are active.
-func (m *Module) AgentChannels(ctx context.Context, workspaceID, agentID string) ([]agents.Channel, error) {
+func (m *Module) AgentChannels(ctx context.Context, workspaceID, agentID string) ([]agentapi.Channel, error) {
 	return m.svc.st.agentChannels(ctx, m.svc.db, workspaceID, agentID)
 }
 

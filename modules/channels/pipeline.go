@@ -13,7 +13,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/platform/observe"
 	"github.com/axonhq/axon/platform/realtime"
@@ -64,7 +64,7 @@ const (
 )
 
 // Source is one knowledge chunk an answer was given.
-type Source = agents.Source
+type Source = agentapi.Source
 
 // Pipeline tuning.
 const (
@@ -140,7 +140,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	}
 
 	// 3. Gate: inactive agent, business hours.
-	if g := s.resp.Gate(agent, s.now()); g.Kind != agents.GateOpen {
+	if g := s.resp.Gate(agent, s.now()); g.Kind != agentapi.GateOpen {
 		if g.HandoffTrigger != "" {
 			return s.handOff(ctx, rep, conv, user, agent, g.HandoffTrigger, nil, "")
 		}
@@ -176,7 +176,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		}
 	}
 	started := time.Now()
-	ans, err := s.resp.Answer(ctx, agents.AnswerRequest{Agent: agent, History: turns(hist), Message: in.Content}, sink)
+	ans, err := s.resp.Answer(ctx, agentapi.AnswerRequest{Agent: agent, History: turns(hist), Message: in.Content}, sink)
 	latency := int(time.Since(started).Milliseconds())
 	if err != nil {
 		if ctx.Err() != nil {
@@ -397,7 +397,7 @@ func (s *Service) finishSystem(ctx context.Context, rep Reply, c convRow, user m
 
 // autoTag tags the conversation once (when it has no tags yet) with at most 3 of the
 // agent's tags, for 2 credits. Failures are logged; the reply is already stored.
-func (s *Service) autoTag(ctx context.Context, c convRow, agent agents.Agent) {
+func (s *Service) autoTag(ctx context.Context, c convRow, agent agentapi.Agent) {
 	cur, err := s.st.getConversation(ctx, s.db, c.WorkspaceID, c.ID, false)
 	if err != nil || len(cur.Tags) > 0 || autoTagged(cur.Metadata) {
 		return
@@ -449,10 +449,10 @@ func autoTagged(md []byte) bool {
 	return json.Unmarshal(md, &v) == nil && v.AutoTagged
 }
 
-func turns(rows []msgRow) []agents.Turn {
-	out := make([]agents.Turn, len(rows))
+func turns(rows []msgRow) []agentapi.Turn {
+	out := make([]agentapi.Turn, len(rows))
 	for i, r := range rows {
-		out[i] = agents.Turn{Role: r.Role, Content: r.Content}
+		out[i] = agentapi.Turn{Role: r.Role, Content: r.Content}
 	}
 	return out
 }

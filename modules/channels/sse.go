@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/apperr"
 )
 
@@ -45,12 +45,12 @@ type chunkDelta struct {
 // streamFinal is the "axon" object of the last chunk: what the JSON answer carries besides
 // the content.
 type streamFinal struct {
-	Confidence *float64        `json:"confidence"`
-	Handoff    *HandoffRef     `json:"handoff"`
-	Sources    []agents.Source `json:"sources"`
-	MessageID  string          `json:"messageId,omitempty"`
-	Role       string          `json:"role,omitempty"` // ASSISTANT, or SYSTEM for a canned or handoff text
-	LatencyMs  *int            `json:"latencyMs,omitempty"`
+	Confidence *float64          `json:"confidence"`
+	Handoff    *HandoffRef       `json:"handoff"`
+	Sources    []agentapi.Source `json:"sources"`
+	MessageID  string            `json:"messageId,omitempty"`
+	Role       string            `json:"role,omitempty"` // ASSISTANT, or SYSTEM for a canned or handoff text
+	LatencyMs  *int              `json:"latencyMs,omitempty"`
 	// Content is set only when the stored message differs from the streamed text (a
 	// handoff text replaced the streamed answer); clients show it instead.
 	Content *string `json:"content,omitempty"`
@@ -165,7 +165,7 @@ func (s *sseStream) Finish(final streamFinal) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if final.Sources == nil {
-		final.Sources = []agents.Source{}
+		final.Sources = []agentapi.Source{}
 	}
 	stop := "stop"
 	c := s.base

@@ -6,7 +6,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 )
 
 // Agent↔channel links (agent_channels), read and removed for the agents routes through
@@ -45,7 +45,7 @@ func (store) channelCounts(ctx context.Context, q sqlx.QueryerContext, ws string
 	return out, nil
 }
 
-func (store) agentChannels(ctx context.Context, q sqlx.QueryerContext, ws, agentID string) ([]agents.Channel, error) {
+func (store) agentChannels(ctx context.Context, q sqlx.QueryerContext, ws, agentID string) ([]agentapi.Channel, error) {
 	var rows []struct {
 		ID       string `db:"id"`
 		Type     string `db:"type"`
@@ -54,9 +54,9 @@ func (store) agentChannels(ctx context.Context, q sqlx.QueryerContext, ws, agent
 	if err := sqlx.SelectContext(ctx, q, &rows, qAgentChannels, ws, agentID); err != nil {
 		return nil, err
 	}
-	out := make([]agents.Channel, len(rows))
+	out := make([]agentapi.Channel, len(rows))
 	for i, r := range rows {
-		out[i] = agents.Channel(r)
+		out[i] = agentapi.Channel(r)
 	}
 	return out, nil
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/page"
@@ -130,7 +130,7 @@ func (h *surfaces) widgetAuth(next echo.HandlerFunc) echo.HandlerFunc {
 			}
 			return apperr.E(apperr.InvalidToken, "Invalid widget session token")
 		}
-		a := c.Get(ctxWidgetAgent).(agents.PublicAgent)
+		a := c.Get(ctxWidgetAgent).(agentapi.PublicAgent)
 		if cl.AgentID != a.ID || cl.WorkspaceID != a.WorkspaceID {
 			return apperr.E(apperr.InvalidToken, "This session belongs to another agent")
 		}
@@ -180,7 +180,7 @@ type widgetConfigDTO struct {
 
 // widgetConfig answers GET /v1/widget/:agentId/config.
 func (h *surfaces) widgetConfig(c echo.Context) error {
-	a := c.Get(ctxWidgetAgent).(agents.PublicAgent)
+	a := c.Get(ctxWidgetAgent).(agentapi.PublicAgent)
 	w := a.Widget
 	out := widgetConfigOut{
 		AgentID: a.ID, Name: a.Name, Streaming: w.Streaming,
@@ -213,7 +213,7 @@ type sessionOut struct {
 // conversation (or opens one) and signs a 24-hour session token for it. Without a visitorId
 // a new visitor id is made and returned; the widget keeps it to resume later.
 func (h *surfaces) createSession(c echo.Context) error {
-	a := c.Get(ctxWidgetAgent).(agents.PublicAgent)
+	a := c.Get(ctxWidgetAgent).(agentapi.PublicAgent)
 	var req sessionRequest
 	if err := web.Bind(c, &req); err != nil {
 		return err
@@ -260,7 +260,7 @@ type widgetMessageRequest struct {
 // dashboard chat. At too few credits the visitor gets the fallback text and no AI call is
 // made (not a 402: the visitor cannot act on it).
 func (h *surfaces) postWidgetMessage(c echo.Context) error {
-	a := c.Get(ctxWidgetAgent).(agents.PublicAgent)
+	a := c.Get(ctxWidgetAgent).(agentapi.PublicAgent)
 	cl := c.Get(ctxWidgetClaims).(authn.WidgetClaims)
 	var req widgetMessageRequest
 	if err := web.Bind(c, &req); err != nil {

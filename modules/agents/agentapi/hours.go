@@ -1,4 +1,4 @@
-package agents
+package agentapi
 
 import (
 	"fmt"
@@ -61,13 +61,13 @@ func (d DayHours) minutes() (open, close int, ok bool) {
 	if !d.Enabled {
 		return 0, 0, false
 	}
-	open, ok1 := parseHHMM(d.Open)
-	close, ok2 := parseHHMM(d.Close)
+	open, ok1 := ParseHHMM(d.Open)
+	close, ok2 := ParseHHMM(d.Close)
 	return open, close, ok1 && ok2
 }
 
-// parseHHMM parses "HH:MM" (00:00–23:59) into minutes since midnight.
-func parseHHMM(s string) (int, bool) {
+// ParseHHMM parses "HH:MM" (00:00–23:59) into minutes since midnight.
+func ParseHHMM(s string) (int, bool) {
 	if len(s) != 5 || s[2] != ':' {
 		return 0, false
 	}
