@@ -415,6 +415,24 @@ func ids(rows *sql.Rows, err error) ([]int64, error) {
 	return out, rows.Err()
 }
 
+// copyBatch COPYs rows into table in tx, numbering them from firstID. The final argument-less
+// Exec ends the COPY and reports its error (lib/pq), so the deferred Close has nothing left
+// to report.
+func copyBatch(ctx context.Context, tx *sql.Tx, table string, rows []row, firstID int) error {
+	stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (id, agent_id, content, embedding) FROM STDIN`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for i, r := range rows {
+		if _, err := stmt.ExecContext(ctx, firstID+i, r.agent, r.text, vecText(r.vec)); err != nil {
+			return err
+		}
+	}
+	_, err = stmt.ExecContext(ctx)
+	return err
+}
+
 // copyRows COPYs rows into table in transactions of batch rows each.
 func copyRows(ctx context.Context, db *sql.DB, table string, rows []row, firstID, batch int) error {
 	for off := 0; off < len(rows); off += batch {
@@ -423,22 +441,7 @@ func copyRows(ctx context.Context, db *sql.DB, table string, rows []row, firstID
 		if err != nil {
 			return err
 		}
-		stmt, err := tx.PrepareContext(ctx, `COPY `+table+` (id, agent_id, content, embedding) FROM STDIN`)
-		if err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		for i := off; i < end; i++ {
-			if _, err := stmt.ExecContext(ctx, firstID+i, rows[i].agent, rows[i].text, vecText(rows[i].vec)); err != nil {
-				_ = tx.Rollback()
-				return err
-			}
-		}
-		if _, err := stmt.ExecContext(ctx); err != nil {
-			_ = tx.Rollback()
-			return err
-		}
-		if err := stmt.Close(); err != nil {
+		if err := copyBatch(ctx, tx, table, rows[off:end], firstID+off); err != nil {
 			_ = tx.Rollback()
 			return err
 		}

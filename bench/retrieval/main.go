@@ -524,8 +524,10 @@ func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, quer
 	out := make([]agents.Passage, len(hits))
 	for i, h := range hits {
 		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
-			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score}
+		out[i] = agents.Passage{
+			DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
+			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score,
+		}
 	}
 	return out, nil
 }
@@ -541,8 +543,10 @@ func upload(t *runner, env *apitest.Env, token, filename string, data []byte) st
 		StorageKey string `json:"storageKey"`
 	}
 	res.JSON(t, &p)
-	put := env.Do(apitest.Req{Method: http.MethodPut, Path: strings.TrimPrefix(p.UploadURL, localBase), Body: data,
-		Header: map[string]string{"Content-Type": "application/pdf"}})
+	put := env.Do(apitest.Req{
+		Method: http.MethodPut, Path: strings.TrimPrefix(p.UploadURL, localBase), Body: data,
+		Header: map[string]string{"Content-Type": "application/pdf"},
+	})
 	if put.Status != http.StatusOK {
 		t.Fatalf("upload: %d %s", put.Status, put.Body)
 	}

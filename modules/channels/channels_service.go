@@ -136,19 +136,20 @@ func (s *Service) PutChannel(ctx context.Context, ws, typ string, in ChannelInpu
 		if !row.Slug.Valid {
 			row.Slug = sql.NullString{String: randomHex(16), Valid: true}
 		}
-		ver := s.box.CurrentVersion()
 		// The credentials: the new ones, or the stored ones re-sealed under the current key
-		// (one key_version covers both ciphertexts of the row).
+		// (one key_version covers both ciphertexts of the row: both are sealed under the
+		// current key, so the webhook secret's version below is the row's).
 		switch {
 		case credsJSON != nil:
-			if row.CredentialsEnc, ver, err = s.box.Seal(credsJSON); err != nil {
+			if row.CredentialsEnc, _, err = s.box.Seal(credsJSON); err != nil {
 				return err
 			}
 		case len(cur.CredentialsEnc) > 0:
-			if row.CredentialsEnc, ver, _, err = s.box.Reseal(cur.CredentialsEnc, int(cur.KeyVersion.Int64)); err != nil {
+			if row.CredentialsEnc, _, _, err = s.box.Reseal(cur.CredentialsEnc, int(cur.KeyVersion.Int64)); err != nil {
 				return fmt.Errorf("channel %s: credentials: %w", cur.ID, err)
 			}
 		}
+		var ver int
 		if len(cur.SecretEnc) > 0 {
 			if row.SecretEnc, ver, _, err = s.box.Reseal(cur.SecretEnc, int(cur.KeyVersion.Int64)); err != nil {
 				return fmt.Errorf("channel %s: webhook secret: %w", cur.ID, err)

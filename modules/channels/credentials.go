@@ -70,11 +70,15 @@ var credentialFields = map[string][]credentialField{
 	"WEB": nil,
 	"WHATSAPP": {
 		{"phoneNumberId", matches(digitsRe, "the numeric WhatsApp phone number id")},
-		{"accessToken", anyText}, {"appSecret", anyText}, {"verifyToken", anyText},
+		{"accessToken", anyText},
+		{"appSecret", anyText},
+		{"verifyToken", anyText},
 	},
 	"MESSENGER": {
 		{"pageId", matches(digitsRe, "the numeric Facebook page id")},
-		{"pageAccessToken", anyText}, {"appSecret", anyText}, {"verifyToken", anyText},
+		{"pageAccessToken", anyText},
+		{"appSecret", anyText},
+		{"verifyToken", anyText},
 	},
 	"TELEGRAM": {{"botToken", matches(telegramTokenRe, "a Telegram bot token (123456:ABC…) from @BotFather")}},
 	"SLACK":    {{"botToken", prefixed("xoxb-")}, {"signingSecret", anyText}},

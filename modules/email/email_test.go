@@ -67,7 +67,6 @@ func (f *fakeResend) indexesFor(id string) []int {
 	return out
 }
 
-
 func setup(t *testing.T, fake *fakeResend) (*apitest.Env, *Module) {
 	t.Helper()
 	srv := httptest.NewServer(fake)
