@@ -89,7 +89,7 @@ func TestConversationScenario(t *testing.T) {
 	}
 
 	// Dashboard chat, SSE on the other replica: deltas, then a last chunk with the sources.
-	r = call(t, "POST", s2.base+"/v1/agents/"+agent+"/chat", map[string]any{"message": "When are you open on weekdays?", "stream": true}, auth)
+	r = call(t, "POST", s2.base+"/v1/agents/"+agent+"/chat", map[string]any{"message": "Are you open Monday to Friday?", "stream": true}, auth)
 	if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/event-stream") {
 		t.Fatalf("chat stream: %d %s %s", r.status, r.header.Get("Content-Type"), r.raw)
 	}
@@ -135,7 +135,7 @@ func TestConversationScenario(t *testing.T) {
 		}
 		return r
 	}
-	r = say(s1.base, "When do you open on weekdays?")
+	r = say(s1.base, "What time do you open Monday to Friday?")
 	if msg, _ := r.body["message"].(map[string]any); msg["role"] != "ASSISTANT" || !strings.Contains(msg["content"].(string), "9 am") {
 		t.Fatalf("widget answer: %s", r.raw)
 	}
