@@ -17,7 +17,7 @@ const OfflineEmbeddingModel = "offline-hash-v1"
 //
 // It is low because a hashed bag of words dilutes with length: a question typically
 // scores 0.15–0.5 against a 40–100-word passage that answers it but only 0.06–0.2
-// against a 250–500-word chunk (SPEC §7 chunk sizes) containing the answer, while a
+// against a 250–500-word chunk containing the answer, while a
 // question on a topic the knowledge does not cover stays below about 0.06 against any
 // chunk. Measured on 22 support questions over 20 FAQ passages grouped into chunks of
 // 40 to 500 words: at 0.06, 19–20 of 22 answering chunks are kept at every size and no
