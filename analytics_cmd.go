@@ -10,8 +10,6 @@ import (
 	"github.com/axonhq/axon/modules/analytics"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/platform/cli"
-	"github.com/axonhq/axon/platform/observe"
-	"github.com/axonhq/axon/platform/pg"
 )
 
 // analyticsCmd is `axon analytics backfill --from --to`: the daily rollup (the code of the
@@ -48,8 +46,7 @@ day holds an advisory lock while it is rolled up).`,
 			if err != nil {
 				return err
 			}
-			log := observe.NewLogger(o.Stderr, observe.LogOptions{Level: cfg.LogLevel, Format: cfg.LogFormat, Service: "axon-worker", Env: cfg.Env})
-			db, err := pg.Open(cmd.Context(), pg.Options{URL: cfg.DatabaseURL, MaxConns: 2, Logger: log})
+			db, log, err := commandDB(cmd.Context(), o, cfg)
 			if err != nil {
 				return err
 			}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"fmt"
+	"log/slog"
 
 	"github.com/spf13/cobra"
 
@@ -57,8 +59,7 @@ one, restart serve and work, run this command, then remove CHANNEL_ENCRYPTION_KE
 			if err != nil {
 				return err
 			}
-			log := observe.NewLogger(o.Stderr, observe.LogOptions{Level: cfg.LogLevel, Format: cfg.LogFormat, Service: "axon-worker", Env: cfg.Env})
-			db, err := pg.Open(cmd.Context(), pg.Options{URL: cfg.DatabaseURL, MaxConns: 2, Logger: log})
+			db, _, err := commandDB(cmd.Context(), o, cfg)
 			if err != nil {
 				return err
 			}
@@ -72,4 +73,12 @@ one, restart serve and work, run this command, then remove CHANNEL_ENCRYPTION_KE
 	rotate.Flags().IntVar(&batch, "batch", 100, "rows per transaction")
 	root.AddCommand(rotate)
 	return root
+}
+
+// commandDB opens a small pool for a one-shot maintenance command (analytics backfill,
+// channels rotate-key), logging like the worker to the command's stderr.
+func commandDB(ctx context.Context, o *cli.Options, cfg *configs.Config) (*pg.DB, *slog.Logger, error) {
+	log := observe.NewLogger(o.Stderr, observe.LogOptions{Level: cfg.LogLevel, Format: cfg.LogFormat, Service: "axon-worker", Env: cfg.Env})
+	db, err := pg.Open(ctx, pg.Options{URL: cfg.DatabaseURL, MaxConns: 2, Logger: log})
+	return db, log, err
 }
