@@ -148,9 +148,9 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	channelsMod, err := channels.New(channels.Deps{
 		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentDir,
 		Responder: responder, Credits: billingMod.Credits(), Mailer: mail.Mailer(), Staff: accounts, Box: box,
-		Authenticated: d.Authed, Log: d.Log, FrontendURL: appURL, APIBaseURL: cfg.APIBaseURL,
+		Authed: d.Authed, Log: d.Log, FrontendURL: appURL, APIBaseURL: cfg.APIBaseURL,
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
-		Events: d.Hub, AuthenticatedQuery: d.AuthedQuery,
+		Events: d.Hub, AuthedQuery: d.AuthedQuery,
 		Surfaces: channels.SurfaceDeps{
 			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentDir, Model: chatModel,
 			WidgetDemo: cfg.Development(), // GET /widget/demo/:agentId

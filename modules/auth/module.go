@@ -45,7 +45,6 @@ type Deps struct {
 // Module is the auth module.
 type Module struct {
 	svc     *Service
-	dir     *Directory
 	issuer  *authn.Issuer
 	limiter cache.Limiter
 	secure  bool
@@ -63,7 +62,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: svc, dir: NewDirectory(d.DB), issuer: d.Issuer, limiter: d.Limiter, secure: d.SecureCookie}, nil
+	return &Module{svc: svc, issuer: d.Issuer, limiter: d.Limiter, secure: d.SecureCookie}, nil
 }
 
 // Name implements kernel.Module.
@@ -72,16 +71,4 @@ func (m *Module) Name() string { return "auth" }
 // Workers registers auth.send_password_reset.
 func (m *Module) Workers(w *river.Workers) error {
 	return river.AddWorkerSafely(w, &sendPasswordResetWorker{svc: m.svc})
-}
-
-// RequireRoleTx is Directory.RequireRoleTx, kept while other modules' tests pass the
-// module itself as billing.Roles; new code passes auth.NewDirectory.
-func (m *Module) RequireRoleTx(ctx context.Context, tx *sqlx.Tx, workspaceID, userID string, min authn.Role) error {
-	return m.dir.RequireRoleTx(ctx, tx, workspaceID, userID, min)
-}
-
-// NotifyAddresses is Directory.NotifyAddresses, kept while other modules' tests pass the
-// module itself as channels.Staff; new code passes auth.NewDirectory.
-func (m *Module) NotifyAddresses(ctx context.Context, workspaceID string) ([]string, error) {
-	return m.dir.NotifyAddresses(ctx, workspaceID)
 }

@@ -26,7 +26,7 @@ func (m *Module) Routes(v1 *echo.Group) {
 	perIP := func(name string, n int, w time.Duration) echo.MiddlewareFunc {
 		return web.RateLimit(m.limiter, name, n, w, web.ByIP)
 	}
-	authed := m.Authenticated()
+	authed := m.authenticated()
 
 	a := v1.Group("/auth")
 	a.POST("/register", h.register, perIP("register", 5, time.Hour))
@@ -54,15 +54,9 @@ func (m *Module) Routes(v1 *echo.Group) {
 	ws.DELETE("/members/:userId", h.removeMember, authn.RequireRole(authn.RoleOwner))
 }
 
-// AuthenticatedQuery is Authenticated that also accepts ?access_token= (EventSource clients
-// cannot set headers): only for GET /v1/events.
-func (m *Module) AuthenticatedQuery() []echo.MiddlewareFunc {
-	return authn.AuthenticatedQuery(m.issuer, m.limiter)
-}
-
-// Authenticated is the middleware chain of every dashboard route: a valid access token, then
-// 120 requests per minute per user. Other modules receive it from main.go.
-func (m *Module) Authenticated() []echo.MiddlewareFunc {
+// authenticated is the middleware chain of every dashboard route: a valid access token, then
+// 120 requests per minute per user (the same chain other modules get as kernel.Deps.Authed).
+func (m *Module) authenticated() []echo.MiddlewareFunc {
 	return authn.Authenticated(m.issuer, m.limiter)
 }
 

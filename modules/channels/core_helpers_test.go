@@ -137,12 +137,12 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 		dir := agents.NewDirectory(d.DB)
 		ce.mod, err = New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: dir, Responder: ce.resp,
-			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod, Box: box,
-			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test",
+			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: auth.NewDirectory(d.DB), Box: box,
+			Authed: d.Authed, Log: d.Log, FrontendURL: "http://app.test",
 			ZendeskAPIBase: o.zendeskBase, FreshdeskAPIBase: o.freshdeskBase,
 			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Senders: o.senders,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir},
-			Events:   d.Hub, AuthenticatedQuery: authMod.AuthenticatedQuery(),
+			Events:   d.Hub, AuthedQuery: d.AuthedQuery,
 		})
 		if err != nil {
 			return nil, err

@@ -75,9 +75,9 @@ type Deps struct {
 	// Box decrypts integration (and channel) credentials; nil when CHANNEL_ENCRYPTION_KEY
 	// is unset, in which case ZENDESK/FRESHDESK handoffs fall back to e-mail.
 	Box *secretbox.Box
-	// Authenticated is the middleware chain of every dashboard route (auth's Authenticated()).
-	Authenticated []echo.MiddlewareFunc
-	Log           *slog.Logger
+	// Authed is the middleware chain of every dashboard route (kernel.Deps.Authed).
+	Authed []echo.MiddlewareFunc
+	Log    *slog.Logger
 
 	// FrontendURL is the dashboard base URL used in handoff e-mail links.
 	FrontendURL string
@@ -96,10 +96,10 @@ type Deps struct {
 	// Surfaces are what the dashboard chat and the public widget need (chat_http.go).
 	Surfaces SurfaceDeps
 	// Events is the replica's realtime hub behind GET /v1/events (kernel.Deps.Hub); the route
-	// is mounted only when it and AuthenticatedQuery (auth's chain that also accepts
+	// is mounted only when it and AuthedQuery (the dashboard chain that also accepts
 	// ?access_token=, for EventSource) are set.
-	Events             *realtime.Hub
-	AuthenticatedQuery []echo.MiddlewareFunc
+	Events      *realtime.Hub
+	AuthedQuery []echo.MiddlewareFunc
 }
 
 // Module is the channels module.
@@ -114,7 +114,7 @@ type Module struct {
 // New builds the module. It fails when a required dependency is missing.
 func New(d Deps) (*Module, error) {
 	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Agents == nil || d.Responder == nil ||
-		d.Credits == nil || d.Mailer == nil || d.Staff == nil || len(d.Authenticated) == 0 {
+		d.Credits == nil || d.Mailer == nil || d.Staff == nil || len(d.Authed) == 0 {
 		return nil, errors.New("channels: DB, Queue, Publisher, Agents, Responder, Credits, Mailer, Staff and Authenticated are required")
 	}
 	if d.Log == nil {
@@ -141,7 +141,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: svc, authed: d.Authenticated, surf: surf, events: d.Events, authedQuery: d.AuthenticatedQuery}, nil
+	return &Module{svc: svc, authed: d.Authed, surf: surf, events: d.Events, authedQuery: d.AuthedQuery}, nil
 }
 
 // Name implements kernel.Module.

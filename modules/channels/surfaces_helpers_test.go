@@ -92,8 +92,8 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		}
 		se.mod, err = New(Deps{
 			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: dir, Responder: resp,
-			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: authMod,
-			Authenticated: authMod.Authenticated(), Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub, Now: o.now,
+			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: auth.NewDirectory(d.DB),
+			Authed: d.Authed, Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub, Now: o.now,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir, Model: "test-model", PingEvery: o.ping},
 		})
 		if err != nil {
