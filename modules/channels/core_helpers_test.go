@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
@@ -118,19 +116,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 		t.Fatal(err)
 	}
 	ce.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
-		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://app.test"})
-		if err != nil {
-			return nil, err
-		}
-		var bill *billing.Module
-		authMod, err := auth.New(auth.Deps{
-			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log, BcryptCost: 4,
-			SignupGrant: func(ctx context.Context, tx *sqlx.Tx, ws string) error { return bill.SignupGrant(ctx, tx, ws) },
-		})
-		if err != nil {
-			return nil, err
-		}
-		bill, err = billing.New(billing.Deps{DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log, Authed: d.Authed, Roles: auth.NewDirectory(d.DB), Addresses: auth.NewDirectory(d.DB)})
+		mail, authMod, bill, err := accountModules(d)
 		if err != nil {
 			return nil, err
 		}
@@ -227,4 +213,30 @@ var errProvider = errors.New("openai: 504 gateway timeout")
 
 func reqPatch(path, token string, body any) apitest.Req {
 	return apitest.Req{Method: http.MethodPatch, Path: path, Token: token, Body: body}
+}
+
+// accountModules builds the logged e-mail, billing and auth modules in main.go's order
+// (auth's directory first, billing, then auth with billing's sign-up grant) for the servers
+// of this package's tests.
+func accountModules(d *kernel.Deps) (*email.Module, *auth.Module, *billing.Module, error) {
+	mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://app.test"})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	accounts := auth.NewDirectory(d.DB)
+	bill, err := billing.New(billing.Deps{
+		DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log,
+		Authed: d.Authed, Roles: accounts, Addresses: accounts,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	authMod, err := auth.New(auth.Deps{
+		DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log,
+		BcryptCost: 4, SignupGrant: bill.SignupGrant,
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return mail, authMod, bill, nil
 }

@@ -9,12 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
-	"github.com/axonhq/axon/modules/billing"
-	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/ai"
 	"github.com/axonhq/axon/platform/cache"
@@ -67,19 +63,7 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 		chatter = ai.NewOpenAI(ai.OpenAIConfig{BaseURL: se.fake.URL(), APIKey: "sk-test", MaxRetries: -1})
 	}
 	se.Env = apptest.New(t, apitest.Options{Limiter: o.limiter}, func(d *kernel.Deps) ([]kernel.Module, error) {
-		mail, err := email.New(email.Deps{DB: d.DB, Queue: d.Queue, Sender: email.LogSender{Log: d.Log}, Log: d.Log, AppURL: "http://app.test"})
-		if err != nil {
-			return nil, err
-		}
-		var bill *billing.Module
-		authMod, err := auth.New(auth.Deps{
-			DB: d.DB, Queue: d.Queue, Issuer: d.Issuer, Limiter: d.Limiter, Mailer: mail.Mailer(), Log: d.Log, BcryptCost: 4,
-			SignupGrant: func(ctx context.Context, tx *sqlx.Tx, ws string) error { return bill.SignupGrant(ctx, tx, ws) },
-		})
-		if err != nil {
-			return nil, err
-		}
-		bill, err = billing.New(billing.Deps{DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Mailer: mail.Mailer(), Log: d.Log, Authed: d.Authed, Roles: auth.NewDirectory(d.DB), Addresses: auth.NewDirectory(d.DB)})
+		mail, authMod, bill, err := accountModules(d)
 		if err != nil {
 			return nil, err
 		}
