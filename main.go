@@ -133,7 +133,7 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 	// The responder (agents) reads knowledge through ingestion's Retriever, with the same
 	// threshold as ingestion's search route; channels answers customers through it.
 	responder, err := agents.NewResponder(agents.ResponderDeps{
-		Chatter: provider, Knowledge: knowledgeAdapter{ingestMod.Retriever()},
+		Chatter: provider, Knowledge: ingestMod.Passages(),
 		MinSimilarity: ingestMod.MinSimilarity(), Log: d.Log,
 	})
 	if err != nil {
@@ -200,23 +200,4 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		mods = append(mods, backupMod)
 	}
 	return mods, nil
-}
-
-// knowledgeAdapter gives the agents responder ingestion's retrieval in agents' own types.
-type knowledgeAdapter struct{ r ingestion.Retriever }
-
-func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, query string, n int, minSimilarity float64) ([]agents.Passage, error) {
-	hits, err := k.r.Search(ctx, workspaceID, agentID, query, n, minSimilarity)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]agents.Passage, len(hits))
-	for i, h := range hits {
-		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{
-			DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
-			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score,
-		}
-	}
-	return out, nil
 }

@@ -255,7 +255,7 @@ func run(t *runner, verbose, forceOffline bool) {
 
 	retriever := mod.Retriever()
 	resp, err := agents.NewResponder(agents.ResponderDeps{
-		Chatter: provider, Knowledge: knowledgeAdapter{retriever}, MinSimilarity: minSim,
+		Chatter: provider, Knowledge: mod.Passages(), MinSimilarity: minSim,
 		Now: func() time.Time { return time.Date(2025, 6, 4, 12, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
@@ -511,25 +511,6 @@ func rrf(rankings ...[]chunkRef) []chunkRef {
 		return a.idx - b.idx
 	})
 	return out
-}
-
-// knowledgeAdapter gives the responder ingestion's retrieval, as main.go does.
-type knowledgeAdapter struct{ r ingestion.Retriever }
-
-func (k knowledgeAdapter) Search(ctx context.Context, workspaceID, agentID, query string, n int, minSimilarity float64) ([]agents.Passage, error) {
-	hits, err := k.r.Search(ctx, workspaceID, agentID, query, n, minSimilarity)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]agents.Passage, len(hits))
-	for i, h := range hits {
-		url, _ := h.Metadata["url"].(string)
-		out[i] = agents.Passage{
-			DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
-			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score,
-		}
-	}
-	return out, nil
 }
 
 // upload presigns, PUTs and returns the storage key.

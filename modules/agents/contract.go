@@ -57,3 +57,9 @@ type HandoffDecision = agentapi.HandoffDecision
 
 // Answer is the responder's reply to one message (agentapi.Answer).
 type Answer = agentapi.Answer
+
+// Knowledge finds an agent's knowledge for a question (agentapi.Knowledge).
+type Knowledge = agentapi.Knowledge
+
+// Passage is one retrieved knowledge chunk (agentapi.Passage).
+type Passage = agentapi.Passage

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/axonhq/axon/modules/agents/agentapi"
 )
 
 // Retrieval settings.
@@ -171,4 +173,27 @@ func decodeVector(b []byte) []float32 {
 		v[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
 	return v
+}
+
+// passages gives the agents responder this module's retrieval in the agents contract's types.
+type passages struct{ r Retriever }
+
+// Passages returns the agents.Knowledge the responder searches (the Retriever's hits with
+// their url and retrieval evidence).
+func (m *Module) Passages() agentapi.Knowledge { return passages{m.svc} }
+
+func (p passages) Search(ctx context.Context, workspaceID, agentID, query string, n int, minSimilarity float64) ([]agentapi.Passage, error) {
+	hits, err := p.r.Search(ctx, workspaceID, agentID, query, n, minSimilarity)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]agentapi.Passage, len(hits))
+	for i, h := range hits {
+		url, _ := h.Metadata["url"].(string)
+		out[i] = agentapi.Passage{
+			DocID: h.DocID, Title: h.Title, ChunkIdx: h.ChunkIdx, Content: h.Content, Similarity: h.Similarity, URL: url,
+			VectorRank: h.VectorRank, TextRank: h.TextRank, Fused: h.Score,
+		}
+	}
+	return out, nil
 }
