@@ -624,9 +624,22 @@ func TestCloseEndsStreams(t *testing.T) {
 	f := newFixture(t, fixOpts{})
 	ws := uuid.NewString()
 	c, _ := f.open(ws, dial{})
+	if r := <-c.retry; r != "2000" { // the hint at the start of the stream
+		t.Errorf("first retry hint = %q", r)
+	}
 	eventually(t, "subscribed", func() bool { return f.hub.Stats().Subscribers == 1 })
 	f.hub.Close()
 	c.ended()
+	// The last frame is a retry hint in [Retry/2, 3·Retry/2), so clients reconnect to
+	// another replica soon, and not all at once.
+	select {
+	case r := <-c.retry:
+		if ms, err := strconv.Atoi(r); err != nil || ms < 1000 || ms >= 3000 {
+			t.Errorf("retry hint at close = %q, want 1000..2999", r)
+		}
+	default:
+		t.Error("the stream ended without a retry hint")
+	}
 	if _, err := f.hub.Subscribe(ws, ""); !errors.Is(err, realtime.ErrClosed) {
 		t.Errorf("Subscribe after Close: %v", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"time"
@@ -153,6 +154,12 @@ func (h *Hub) stream(c echo.Context, sub *Subscription, last int64) error {
 		case <-ctx.Done():
 			return nil
 		case <-sub.Done():
+			if !sub.Dropped() {
+				// The hub closed (the replica is shutting down): the last frame tells
+				// EventSource when to reconnect, to another replica behind the load balancer.
+				buf.WriteString("retry: " + strconv.FormatInt(h.shutdownRetry().Milliseconds(), 10) + "\n\n")
+				_ = flush()
+			}
 			return nil
 		case <-ping.C:
 			buf.WriteString(": ping\n\n")
@@ -178,6 +185,13 @@ func (h *Hub) stream(c echo.Context, sub *Subscription, last int64) error {
 			return nil
 		}
 	}
+}
+
+// shutdownRetry is the reconnection delay of the last frame of a stream closed by a
+// shutdown: uniformly random in [Retry/2, 3·Retry/2), so a replica's clients do not all
+// reconnect to the remaining replicas in the same instant.
+func (h *Hub) shutdownRetry() time.Duration {
+	return h.o.Retry/2 + rand.N(h.o.Retry)
 }
 
 // writeFrame appends one SSE event: id, event type and the payload JSON on data lines.
