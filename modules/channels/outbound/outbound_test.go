@@ -142,6 +142,18 @@ func TestSendRequestShape(t *testing.T) {
 	})
 }
 
+func TestSlackTextIsEscaped(t *testing.T) {
+	t.Parallel()
+	f, s := newEnv(t)
+	if _, err := send(t, s, Slack, delivery(f, Slack, "Hey <!channel> see <https://evil.test|your bank> & more")); err != nil {
+		t.Fatal(err)
+	}
+	want := "Hey &lt;!channel&gt; see &lt;https://evil.test|your bank&gt; &amp; more"
+	if got := f.Texts(fakeplatforms.Slack); len(got) != 1 || got[0] != want {
+		t.Errorf("slack text = %q, want %q", got, want)
+	}
+}
+
 func TestTelegramLongTextIsSplitInOrder(t *testing.T) {
 	t.Parallel()
 	f, s := newEnv(t)

@@ -3,10 +3,16 @@ package outbound
 import (
 	"context"
 	"encoding/json"
+	"strings"
 )
 
+// slackEscaper escapes the three characters Slack reads as markup.
+var slackEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;")
+
 // slack sends through the Web API: POST {base}/chat.postMessage {channel, text, thread_ts?}
-// with the bot token as a Bearer token.
+// with the bot token as a Bearer token. &, < and > are escaped as Slack requires, so a
+// reply cannot ping a channel (<!channel>) or a user, or forge a link; the escaped text is
+// what is split (a cut inside an entity needs 40,000 characters without a space).
 type slack struct {
 	c    *client
 	base string
@@ -18,6 +24,8 @@ func (s slack) Send(ctx context.Context, d Delivery) (int, error) {
 		return 0, err
 	}
 	u := s.base + "/chat.postMessage"
+	raw := d.Text
+	d.Text = slackEscaper.Replace(d.Text)
 	return sendParts(ctx, "slack", Slack, d, func(ctx context.Context, part string, secrets []string) error {
 		req := map[string]string{"channel": d.To, "text": part}
 		if d.Thread != "" {
@@ -26,7 +34,7 @@ func (s slack) Send(ctx context.Context, d Delivery) (int, error) {
 		body, _ := json.Marshal(req)
 		k := call{
 			platform: "slack", op: "chat.postMessage", url: u, safeURL: u,
-			header: jsonHeader("Bearer " + creds[0]), body: body, secrets: secrets,
+			header: jsonHeader("Bearer " + creds[0]), body: body, secrets: append(secrets[:len(secrets):len(secrets)], raw),
 		}
 		r, err := s.c.do(ctx, k)
 		if err != nil {
