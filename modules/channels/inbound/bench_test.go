@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -141,4 +142,44 @@ func BenchmarkVerifyAndParseEmailMultipart(b *testing.B) {
 
 func BenchmarkVerifyAndParseEmailForm(b *testing.B) {
 	benchEmail(b, "application/x-www-form-urlencoded", "email_mailgun.form")
+}
+
+// Worst cases near the HTTP layer's 1 MB body limit: the work stays linear and bounded.
+
+func BenchmarkHostileWhatsApp1MB(b *testing.B) {
+	msg := `{"from":"16505551234","id":"wamid.X","type":"text","text":{"body":"` + strings.Repeat("\\u0000a", 20) + `"}},`
+	body := []byte(`{"object":"whatsapp_business_account","entry":[{"changes":[{"field":"messages","value":{"messages":[` +
+		strings.Repeat(msg, (1<<20)/len(msg)) + `{}]}}]}]}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		// The first MaxMessages are kept and the rest is not looked at.
+		if msgs, err := ParseWhatsApp(body); err != nil || len(msgs) != MaxMessages {
+			b.Fatal(len(msgs), err)
+		}
+	}
+}
+
+func BenchmarkHostileEmailHTML1MB(b *testing.B) {
+	html := strings.Repeat("<div><b>x</b><blockquote>", (1<<20)/25)
+	body := []byte(`{"from":"a@b.co","html":"` + html + `"}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEmail("application/json", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkHostileEmailQuotes1MB(b *testing.B) {
+	text := strings.Repeat("> quoted line\nOn day\n", (1<<20)/21)
+	body := []byte(`{"from":"a@b.co","text":"` + strings.ReplaceAll(text, "\n", `\n`) + `"}`)
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := ParseEmail("application/json", body); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
