@@ -3,16 +3,13 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/axonhq/axon/configs"
 	"github.com/axonhq/axon/platform/backup"
@@ -62,8 +59,8 @@ func backupRunCmd(o *Options) *cobra.Command {
 		Short: "Dump the database to S3 (or --to a directory)",
 		Long: `run streams pg_dump of DATABASE_URL to s3://$S3_BUCKET/backups/axon-<UTC timestamp>.dump
 with a multipart upload (8 MiB parts, 3 in flight), computing its size and sha256 on the way;
-the sha256 is written to <name>.sha256. On a terminal it shows progress; otherwise it logs
-one line at the end. If pg_dump fails, the command fails with pg_dump's message and leaves
+the sha256 is written to <name>.sha256. On a terminal it shows progress (bytes and rate) on
+one line; otherwise it logs a progress line every 10 s and one line at the end. If pg_dump fails, the command fails with pg_dump's message and leaves
 no partial dump behind. --keep N then deletes all but the newest N axon-*.dump backups.`,
 		Example: `  axon backup run
   axon backup run --keep 14
@@ -153,11 +150,11 @@ objects are dropped first (pg_restore --clean --if-exists) and recreated; other 
 			if err != nil {
 				return err
 			}
-			m := newMeter(o.Stderr, "restored")
+			m := newMeter(o.Stderr, log, "restored")
 			res, err := backup.Restore(ctx, s, key, backup.RestoreOptions{
 				TargetURL: target, Clean: clean, NoVerify: noVerify, Progress: m.update,
 			})
-			m.done(res, err)
+			m.done(res.Size, res.Elapsed, err)
 			if err != nil {
 				return err
 			}
@@ -194,9 +191,9 @@ func runBackup(ctx context.Context, o *Options, to string, keep int) error {
 	if err != nil {
 		return err
 	}
-	m := newMeter(o.Stderr, "dumped")
+	m := newMeter(o.Stderr, log, "dumped")
 	res, err := backup.Run(ctx, s, backup.RunOptions{DatabaseURL: cfg.DatabaseURL, Progress: m.update})
-	m.done(res, err)
+	m.done(res.Size, res.Elapsed, err)
 	if err != nil {
 		return err
 	}
@@ -258,40 +255,6 @@ func dirOf(u string) (string, string) {
 		return u, ""
 	}
 	return u[:i], path.Base(u[i:])
-}
-
-// meter shows transfer progress on a terminal; elsewhere it stays silent (the caller logs
-// one line at the end instead).
-type meter struct {
-	w     io.Writer
-	tty   bool
-	verb  string
-	start time.Time
-	last  time.Time
-}
-
-func newMeter(w io.Writer, verb string) *meter {
-	f, ok := w.(*os.File)
-	return &meter{w: w, tty: ok && term.IsTerminal(int(f.Fd())), verb: verb, start: time.Now()}
-}
-
-func (m *meter) update(n int64) {
-	if !m.tty || time.Since(m.last) < 250*time.Millisecond {
-		return
-	}
-	m.last = time.Now()
-	fmt.Fprintf(m.w, "\r\033[K%s %s  %.1f MB/s", m.verb, humanBytes(n), float64(n)/1e6/time.Since(m.start).Seconds())
-}
-
-func (m *meter) done(res backup.Result, err error) {
-	if !m.tty {
-		return
-	}
-	if err != nil {
-		fmt.Fprint(m.w, "\r\033[K")
-		return
-	}
-	fmt.Fprintf(m.w, "\r\033[K%s %s in %s (%.1f MB/s)\n", m.verb, humanBytes(res.Size), res.Elapsed.Round(100*time.Millisecond), res.MBps())
 }
 
 // humanBytes formats a size in decimal units, as MB/s is.
