@@ -122,6 +122,9 @@ func boot(ctx context.Context, o *Options, role string, withDeps bool) (*process
 	if role == "api" || role == "dev" {
 		p.deps.Hub = realtime.NewHub(realtime.HubOptions{DB: p.db, URL: cfg.DatabaseURL, Log: log})
 		p.deps.Metrics.Register(p.deps.Hub.Collectors()...)
+		// Queue depth and the oldest available job's age, read from river_job at most every
+		// queue.DepthTTL whatever the scrape rate; /health never runs this query.
+		p.deps.Metrics.Register(queue.NewDepthCollector(p.db.DB.DB, log))
 	}
 	return p, nil
 }

@@ -1,0 +1,4 @@
+package queue
+
+// NewDepthCollectorWith exposes the collector with its query, clock and TTL injected.
+var NewDepthCollectorWith = newDepthCollector
