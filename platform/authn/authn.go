@@ -5,7 +5,9 @@ package authn
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -156,7 +158,7 @@ func (i *Issuer) VerifyWidget(token string) (WidgetClaims, error) {
 
 func (i *Issuer) parse(token string, extra ...jwt.ParseOption) (jwt.Token, error) {
 	token = strings.TrimSpace(token)
-	if token == "" || len(token) > 4096 {
+	if token == "" || len(token) > 4096 || !signedHS256(token) {
 		return nil, ErrInvalidToken
 	}
 	opts := append([]jwt.ParseOption{
@@ -173,6 +175,25 @@ func (i *Issuer) parse(token string, extra ...jwt.ParseOption) (jwt.Token, error
 		return nil, ErrInvalidToken
 	}
 	return t, nil
+}
+
+// signedHS256 reports whether the token's protected header names HS256, exactly as Issue
+// writes it. jwx verifies with the key's algorithm whatever the header says, so without this
+// a token whose header claims "none", "RS256" or anything else but whose signature is the
+// HMAC of the secret would pass: no token of ours says so, and none should be believed.
+func signedHS256(token string) bool {
+	seg, _, ok := strings.Cut(token, ".")
+	if !ok {
+		return false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	return json.Unmarshal(raw, &h) == nil && h.Alg == string(jwa.HS256)
 }
 
 type ctxKey struct{}

@@ -1,6 +1,8 @@
 package authn
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -100,6 +102,17 @@ func TestVerifyRejects(t *testing.T) {
 	noneUpper := b64(t, map[string]any{"alg": "None"}) + "." + parts[1] + "."
 	// HS512 with the same secret: only HS256 is accepted.
 	hs512 := signWith(t, jwa.HS512, map[string]any{"sub": "u-1", "wid": "w-1", "role": "OWNER"})
+	// The right HMAC-SHA256 signature under a header that names another algorithm: jwx
+	// verifies with the key's algorithm whatever the header says, so Verify checks it.
+	relabel := func(alg string) string {
+		in := b64(t, map[string]any{"alg": alg, "typ": "JWT"}) + "." + parts[1]
+		m := hmac.New(sha256.New, []byte(secret))
+		m.Write([]byte(in))
+		return in + "." + base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	}
+	if _, err := i.Verify(relabel("HS256")); err != nil {
+		t.Fatalf("relabel is broken: the HS256 original fails: %v", err)
+	}
 	// HS256 with the right secret but missing claims.
 	noRole := signWith(t, jwa.HS256, map[string]any{"sub": "u-1", "wid": "w-1"})
 	badRole := signWith(t, jwa.HS256, map[string]any{"sub": "u-1", "wid": "w-1", "role": "ROOT"})
@@ -116,21 +129,26 @@ func TestVerifyRejects(t *testing.T) {
 	widget, _ := i.IssueWidget(WidgetClaims{AgentID: "a", WorkspaceID: "w-1", ConversationID: "c", VisitorID: "v"}, time.Hour)
 
 	cases := map[string]string{
-		"empty":            "",
-		"garbage":          "not.a.jwt",
-		"tampered payload": tamperedPayload,
-		"tampered sig":     tamperedSig,
-		"other secret":     foreign,
-		"alg none":         none,
-		"alg None":         noneUpper,
-		"HS512":            hs512,
-		"no role":          noRole,
-		"unknown role":     badRole,
-		"no workspace":     noWorkspace,
-		"expired":          expired,
-		"not yet valid":    notYet,
-		"widget token":     widget,
-		"huge":             strings.Repeat("a", 5000),
+		"empty":               "",
+		"garbage":             "not.a.jwt",
+		"tampered payload":    tamperedPayload,
+		"tampered sig":        tamperedSig,
+		"other secret":        foreign,
+		"alg none":            none,
+		"alg None":            noneUpper,
+		"HS512":               hs512,
+		"no role":             noRole,
+		"unknown role":        badRole,
+		"no workspace":        noWorkspace,
+		"expired":             expired,
+		"not yet valid":       notYet,
+		"widget token":        widget,
+		"HMAC labelled none":  relabel("none"),
+		"HMAC labelled NONE":  relabel("NONE"),
+		"HMAC labelled RS256": relabel("RS256"),
+		"HMAC labelled hs256": relabel("hs256"),
+		"HMAC without alg":    relabel(""),
+		"huge":                strings.Repeat("a", 5000),
 	}
 	for name, tok := range cases {
 		t.Run(name, func(t *testing.T) {
