@@ -40,6 +40,10 @@ func sourceURL(t *testing.T) string {
 	probeOnce.Do(func() {
 		db.MustExec(`CREATE TABLE IF NOT EXISTS backup_probe (id int PRIMARY KEY, note text NOT NULL, v vector(3) NOT NULL)`)
 		db.MustExec(`INSERT INTO backup_probe SELECT g, 'row ' || g, ARRAY[g, g * 2, g * 3]::vector FROM generate_series(1, $1) g ON CONFLICT DO NOTHING`, probeRows)
+		// Finished River jobs, so River's tables take part in the row-count comparison.
+		db.MustExec(`INSERT INTO river_job (state, args, kind, max_attempts, queue, attempt, attempted_at, finalized_at)
+			SELECT 'completed', jsonb_build_object('n', g), 'backuptest.probe', 3, 'default', 1, now(), now()
+			FROM generate_series(1, 300) g`)
 	})
 	return pgtest.URL(t)
 }
@@ -73,6 +77,54 @@ func checkProbe(t *testing.T, url string) {
 	var goose int
 	if err := db.QueryRow(`SELECT count(*) FROM goose_db_version`).Scan(&goose); err != nil || goose == 0 {
 		t.Fatalf("migration table after restore: %d %v", goose, err)
+	}
+}
+
+// sameRowCounts compares the exact row count of every table in schema public (the app's,
+// goose's and River's) between two databases, and fails naming each difference.
+func sameRowCounts(t *testing.T, srcURL, dstURL string) {
+	t.Helper()
+	counts := func(url string) map[string]int64 {
+		db := open(t, url)
+		rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for rows.Next() {
+			var n string
+			if err := rows.Scan(&n); err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, n)
+		}
+		rows.Close()
+		out := map[string]int64{}
+		for _, n := range names {
+			var c int64
+			if err := db.QueryRow(`SELECT count(*) FROM public."` + n + `"`).Scan(&c); err != nil {
+				t.Fatal(err)
+			}
+			out[n] = c
+		}
+		return out
+	}
+	src, dst := counts(srcURL), counts(dstURL)
+	if len(src) < 20 {
+		t.Fatalf("the source has only %d tables; is it migrated?", len(src))
+	}
+	for n, c := range src {
+		if d, ok := dst[n]; !ok || d != c {
+			t.Errorf("table %s: %d rows in the source, %d after the restore (present: %v)", n, c, d, ok)
+		}
+	}
+	for n := range dst {
+		if _, ok := src[n]; !ok {
+			t.Errorf("table %s appeared in the restored database", n)
+		}
+	}
+	if src["river_job"] == 0 || src["backup_probe"] != probeRows {
+		t.Errorf("source rows: river_job %d, backup_probe %d", src["river_job"], src["backup_probe"])
 	}
 }
 
@@ -189,6 +241,7 @@ func TestRunToDirAndRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProbe(t, target)
+	sameRowCounts(t, sourceURL(t), target)
 
 	// A non-empty target is refused without --clean and replaced with it.
 	_, err = Restore(ctx, s, res.Name, RestoreOptions{TargetURL: target})
@@ -425,6 +478,7 @@ func TestS3RunListRestore(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProbe(t, target)
+	sameRowCounts(t, src, target)
 
 	if _, err := Prune(ctx, s, 1); err != nil {
 		t.Fatal(err)
