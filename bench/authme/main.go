@@ -1,29 +1,36 @@
-// Command authme measures GET /v1/auth/me through the whole stack (JWT, Redis rate limits,
-// Postgres read) of a real `axon serve` process against a bare echo handler on the same
-// machine, in one run, and prints both with their ratio and the servers' peak RSS.
+// Command authme measures GET /v1/auth/me through the whole stack (JWT, the Redis rate
+// limits, the Postgres read, JSON) of a real `axon serve` process against a baseline echo
+// server doing the same Postgres read (bench/authme/bare), in one run, and prints both with
+// their ratio and the servers' peak RSS. The requests spread over many registered users and
+// client addresses under the real limits (300/min per address, 120/min per user), so the
+// limiter does all its work and limits nothing. bench/all runs the same scenario in its table.
 //
-//	go run ./bench/authme            # needs Postgres (axon_test) and Redis, like make test
-//	go run ./bench/authme -c 32 -d 10s
+//	go run ./bench/authme                         # needs Postgres and Redis, like make test
+//	go run ./bench/authme -c 32 -d 20s -cpuprofile /tmp/axon.pprof
+//	go tool pprof -top /tmp/axon.pprof
 package main
 
 import (
-	"bytes"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
-	"os/exec"
 	"time"
 
+	"github.com/axonhq/axon/bench/internal/httpbench"
 	"github.com/axonhq/axon/bench/internal/load"
 )
 
 func main() {
-	conc := flag.Int("c", 32, "concurrent clients")
-	dur := flag.Duration("d", 10*time.Second, "duration of each run")
+	var o httpbench.AuthOptions
+	flag.IntVar(&o.Conc, "c", 32, "concurrent clients")
+	flag.DurationVar(&o.Dur, "d", 10*time.Second, "measured time per server (split into rounds)")
+	flag.IntVar(&o.Rounds, "rounds", 4, "rounds alternating axon and the baseline")
+	flag.IntVar(&o.Users, "users", 1000, "registered users the requests spread over")
+	flag.IntVar(&o.IPs, "ips", 4000, "client addresses the requests come from")
+	flag.StringVar(&o.CPUProfile, "cpuprofile", "", "write a CPU profile of axon serve under the same load to this file")
+	verbose := flag.Bool("v", false, "show build progress and the servers' output")
 	flag.Parse()
-	if err := run(*conc, *dur); err != nil {
+	if err := run(o, *verbose); err != nil {
 		fmt.Fprintln(os.Stderr, "authme:", err)
 		os.Exit(1)
 	}
@@ -36,95 +43,42 @@ func env(k, def string) string {
 	return def
 }
 
-func run(c int, d time.Duration) error {
-	dir, err := os.MkdirTemp("", "axon-bench")
+func run(o httpbench.AuthOptions, verbose bool) error {
+	eo := httpbench.Options{
+		DatabaseURL: env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
+		RedisURL:    env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		Profile:     o.CPUProfile != "",
+	}
+	if verbose {
+		eo.Log = os.Stderr
+	}
+	e, err := httpbench.Start(eo)
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	axon, err := load.Build(dir, ".", "axon")
+	defer e.Close()
+	r, err := e.Auth(o)
 	if err != nil {
 		return err
 	}
-	bare, err := load.Build(dir, "./bench/authme/bare", "bare")
-	if err != nil {
-		return err
-	}
-	common := append(os.Environ(),
-		"APP_ENV=test", "BCRYPT_COST=4", "LOG_LEVEL=error",
-		"DATABASE_URL="+env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable&connection_limit=20"),
-		"REDIS_URL="+env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		// The limiter runs on every request; scaled up so the benchmark measures its cost
-		// without being throttled by it.
-		"RATE_LIMIT_SCALE=100000",
-	)
-	mig := exec.Command(axon, "migrate")
-	mig.Env = common
-	if out, err := mig.CombinedOutput(); err != nil {
-		return fmt.Errorf("migrate: %v: %s", err, out)
-	}
-
-	srv := exec.Command(axon, "serve")
-	srv.Env = append(common, "PORT=3591")
-	if err := srv.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = srv.Process.Kill() }()
-	if err := load.WaitHTTP("http://127.0.0.1:3591/health", 20*time.Second); err != nil {
-		return err
-	}
-	token, err := register("http://127.0.0.1:3591")
-	if err != nil {
-		return err
-	}
-	me := func(int, int) *http.Request {
-		r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:3591/v1/auth/me", nil)
-		r.Header.Set("Authorization", "Bearer "+token)
-		return r
-	}
-	load.Run("warm-up", c, time.Second, me)
-	full := load.Run("GET /v1/auth/me (axon serve)", c, d, me)
-	fullRSS := load.PeakRSS(srv.Process.Pid)
-
-	b := exec.Command(bare)
-	b.Env = append(os.Environ(), "PORT=3592")
-	if err := b.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = b.Process.Kill() }()
-	if err := load.WaitHTTP("http://127.0.0.1:3592/ping", 10*time.Second); err != nil {
-		return err
-	}
-	ping := func(int, int) *http.Request {
-		r, _ := http.NewRequest(http.MethodGet, "http://127.0.0.1:3592/ping", nil)
-		return r
-	}
-	load.Run("warm-up", c, time.Second, ping)
-	base := load.Run("GET /ping (bare echo)", c, d, ping)
-	baseRSS := load.PeakRSS(b.Process.Pid)
-
-	fmt.Printf("%d clients, %s per run\n\n", c, d)
-	fmt.Printf("%-32s %10s %8s %10s %10s %12s\n", "run", "req/s", "errors", "p50", "p99", "peak RSS")
-	for _, r := range []struct {
+	fmt.Printf("%d clients, %s per server in %d alternating rounds, %d users, %d client addresses\n\n",
+		o.Conc, o.Dur, o.Rounds, r.Users, r.IPs)
+	fmt.Printf("%-34s %9s %7s %6s %9s %9s %9s %10s\n", "run", "req/s", "errors", "429", "p50", "p95", "p99", "peak RSS")
+	for _, x := range []struct {
 		load.Result
 		rss float64
-	}{{full, fullRSS}, {base, baseRSS}} {
-		fmt.Printf("%-32s %10.0f %8d %10s %10s %9.1f MiB\n", r.Name, r.RPS, r.Errors, r.P50.Round(time.Microsecond), r.P99.Round(time.Microsecond), r.rss)
+	}{{r.Full, r.FullRSS}, {r.Base, r.BaseRSS}} {
+		fmt.Printf("%-34s %9.0f %7d %6d %9s %9s %9s %6.1f MiB\n", x.Name, x.RPS, x.Errors, x.Limited,
+			x.P50.Round(time.Microsecond), x.P95.Round(time.Microsecond), x.P99.Round(time.Microsecond), x.rss)
 	}
-	fmt.Printf("\nfull stack / bare: throughput %.2f×, p99 %.2f×\n", full.RPS/base.RPS, float64(full.P99)/float64(base.P99))
+	fmt.Printf("\nCPU per request (server / redis-server / postgres): axon %s / %s / %s, baseline %s / %s / %s\n",
+		us(r.FullCPU.Server), us(r.FullCPU.Redis), us(r.FullCPU.Postgres), us(r.BaseCPU.Server), us(r.BaseCPU.Redis), us(r.BaseCPU.Postgres))
+	fmt.Printf("axon / baseline: throughput %.2f×, p99 %.2f× (target ≥ 0.8×, ≤ 1.5×)\n",
+		r.Full.RPS/r.Base.RPS, float64(r.Full.P99)/float64(r.Base.P99))
+	if o.CPUProfile != "" {
+		fmt.Printf("CPU profile of axon serve: %s (go tool pprof -top %s)\n", o.CPUProfile, o.CPUProfile)
+	}
 	return nil
 }
 
-func register(base string) (string, error) {
-	body, _ := json.Marshal(map[string]string{"name": "Bench User", "email": fmt.Sprintf("bench-%d@example.com", time.Now().UnixNano()), "password": "benchmark-password"})
-	res, err := http.Post(base+"/v1/auth/register", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return "", err
-	}
-	defer res.Body.Close()
-	var out struct{ AccessToken string }
-	if err := json.NewDecoder(res.Body).Decode(&out); err != nil || out.AccessToken == "" {
-		return "", fmt.Errorf("register: status %d", res.StatusCode)
-	}
-	return out.AccessToken, nil
-}
+func us(d time.Duration) string { return fmt.Sprintf("%d µs", d.Microseconds()) }
