@@ -88,14 +88,18 @@ var securityMatrix = map[string]matrixEntry{
 	"GET /metrics":      {allow: badToken}, // basic auth (ADMIN_USER): a bearer token is not enough
 
 	// auth.
-	"POST /v1/auth/register": {extra: []string{kMember}, allow: []int{http.StatusConflict},
+	"POST /v1/auth/register": {
+		extra: []string{kMember}, allow: []int{http.StatusConflict},
 		body: func(v map[string]string) any {
 			return map[string]string{"name": "Taken Address", "email": v["memberEmail"], "password": secPassword}
-		}},
-	"POST /v1/auth/login": {extra: []string{kMember}, allow: []int{http.StatusUnauthorized},
+		},
+	},
+	"POST /v1/auth/login": {
+		extra: []string{kMember}, allow: []int{http.StatusUnauthorized},
 		body: func(v map[string]string) any {
 			return map[string]string{"email": v["memberEmail"], "password": "B guesses A's member's password"}
-		}},
+		},
+	},
 	"POST /v1/auth/refresh": {allow: badToken, body: func(v map[string]string) any {
 		return map[string]string{"refreshToken": v["accessA"]} // A's access token is not a refresh token
 	}},
@@ -109,12 +113,16 @@ var securityMatrix = map[string]matrixEntry{
 	}},
 	"POST /v1/auth/forgot-password": {extra: []string{kMember}, allow: []int{http.StatusAccepted}, // always 202, nothing revealed
 		body: func(v map[string]string) any { return map[string]string{"email": v["memberEmail"]} }},
-	"POST /v1/auth/reset-password": {extra: []string{kInvitation}, allow: append([]int{http.StatusUnauthorized}, validated...),
+	"POST /v1/auth/reset-password": {
+		extra: []string{kInvitation}, allow: append([]int{http.StatusUnauthorized}, validated...),
 		body: func(v map[string]string) any {
 			return map[string]string{"token": v[kInvitation], "password": secPassword + "!"}
-		}},
-	"POST /v1/auth/verify-email": {extra: []string{kInvitation}, allow: append([]int{http.StatusUnauthorized}, validated...),
-		body: func(v map[string]string) any { return map[string]string{"token": v[kInvitation]} }},
+		},
+	},
+	"POST /v1/auth/verify-email": {
+		extra: []string{kInvitation}, allow: append([]int{http.StatusUnauthorized}, validated...),
+		body: func(v map[string]string) any { return map[string]string{"token": v[kInvitation]} },
+	},
 	"POST /v1/auth/verify-email/resend": {allow: []int{http.StatusAccepted, http.StatusNoContent, http.StatusConflict}},
 
 	"GET /v1/workspace":         {allow: ownOK},
@@ -141,12 +149,16 @@ var securityMatrix = map[string]matrixEntry{
 	// ingestion.
 	"GET /v1/agents/:agentId/knowledge": {params: map[string]string{"agentId": kAgent}, allow: notFound},
 	// A's upload key in the body: with B's agent it must be refused as "not uploaded here".
-	"POST /v1/agents/:agentId/knowledge": {params: map[string]string{"agentId": kAgent}, extra: []string{kStorageKey}, allow: validated,
+	"POST /v1/agents/:agentId/knowledge": {
+		params: map[string]string{"agentId": kAgent}, extra: []string{kStorageKey}, allow: validated,
 		body: func(v map[string]string) any {
 			return map[string]string{"type": "PDF", "title": "A's file", "storageKey": v[kStorageKey]}
-		}},
-	"POST /v1/agents/:agentId/knowledge/search": {params: map[string]string{"agentId": kAgent}, allow: notFound,
-		body: func(map[string]string) any { return map[string]string{"query": "secret"} }},
+		},
+	},
+	"POST /v1/agents/:agentId/knowledge/search": {
+		params: map[string]string{"agentId": kAgent}, allow: notFound,
+		body: func(map[string]string) any { return map[string]string{"query": "secret"} },
+	},
 	"GET /v1/agents/:agentId/knowledge/:id":          {params: map[string]string{"agentId": kAgent, "id": kDoc}, allow: notFound},
 	"PATCH /v1/agents/:agentId/knowledge/:id":        {params: map[string]string{"agentId": kAgent, "id": kDoc}, allow: notFound, body: func(map[string]string) any { return map[string]any{"isActive": false} }},
 	"DELETE /v1/agents/:agentId/knowledge/:id":       {params: map[string]string{"agentId": kAgent, "id": kDoc}, allow: notFound},
@@ -155,10 +167,12 @@ var securityMatrix = map[string]matrixEntry{
 		return map[string]any{"filename": "b.pdf", "contentType": "application/pdf", "size": 1000}
 	}},
 	// A's key without a signature: the signed URL is the only credential of this route.
-	"PUT /v1/storage/local/*": {params: map[string]string{"*": kStorageKey}, as: asNobody,
+	"PUT /v1/storage/local/*": {
+		params: map[string]string{"*": kStorageKey}, as: asNobody,
 		header: map[string]string{"Content-Type": "application/pdf"},
 		allow:  []int{http.StatusBadRequest, http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound},
-		body:   func(map[string]string) any { return "%PDF-1.4 overwritten" }},
+		body:   func(map[string]string) any { return "%PDF-1.4 overwritten" },
+	},
 
 	// channels: conversations, handoffs, channels, integrations, events, chat.
 	"GET /v1/conversations":               {extra: []string{kAgent}, query: "?agentId={agent}", allow: []int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}},
@@ -174,27 +188,35 @@ var securityMatrix = map[string]matrixEntry{
 		return map[string]any{"isActive": true, "credentials": map[string]string{"botToken": "xoxb-b-own-bot-token", "signingSecret": "b-own-signing-secret"}}
 	}},
 	// A has a WHATSAPP channel, B has none: B's test message must not go out through A's.
-	"POST /v1/channels/:type/test": {params: map[string]string{"type": kTestChannel}, allow: validated,
-		body: func(map[string]string) any { return map[string]string{"to": "+15551234567"} }},
-	"PUT /v1/agents/:agentId/channels/:type": {params: map[string]string{"agentId": kAgent, "type": kChannelType}, allow: notFound,
-		body: func(map[string]string) any { return map[string]any{"isActive": true} }},
+	"POST /v1/channels/:type/test": {
+		params: map[string]string{"type": kTestChannel}, allow: validated,
+		body: func(map[string]string) any { return map[string]string{"to": "+15551234567"} },
+	},
+	"PUT /v1/agents/:agentId/channels/:type": {
+		params: map[string]string{"agentId": kAgent, "type": kChannelType}, allow: notFound,
+		body: func(map[string]string) any { return map[string]any{"isActive": true} },
+	},
 	"DELETE /v1/agents/:agentId/channels/:type": {params: map[string]string{"agentId": kAgent, "type": kChannelType}, allow: notFound},
 	"PUT /v1/integrations/:kind": {params: map[string]string{"kind": kIntegration}, allow: ownOK, body: func(map[string]string) any {
 		return map[string]string{"subdomain": "bcorp", "email": "ops@b.example.com", "apiToken": "b-own-zendesk-token"}
 	}},
 	"GET /v1/events": {extra: []string{kConversation}, query: "?conversationId={conversation}", allow: notFound},
 	// B's own agent with A's conversation id in the body must not append to A's conversation.
-	"POST /v1/agents/:id/chat": {params: map[string]string{"id": kAgent}, extra: []string{kConversation}, allow: validated,
+	"POST /v1/agents/:id/chat": {
+		params: map[string]string{"id": kAgent}, extra: []string{kConversation}, allow: validated,
 		body: func(v map[string]string) any {
 			return map[string]string{"message": "B's question", "conversationId": v[kConversation]}
-		}},
+		},
+	},
 
 	// The public widget: A's agent id is its public key. A session token of B's agent
 	// must not reach A's agent's conversations.
 	"GET /v1/widget/:agentId/config":    {params: map[string]string{"agentId": kAgent}, as: asNobody, allow: ownOK}, // public; the marker scan checks no private field shows
 	"POST /v1/widget/:agentId/sessions": {exempt: "public by design: anyone may open a chat with a deployed agent (it creates a conversation in A); rate-limited per IP and agent"},
-	"POST /v1/widget/:agentId/messages": {params: map[string]string{"agentId": kAgent}, as: asWidgetB, allow: badToken,
-		body: func(map[string]string) any { return map[string]string{"content": "hello"} }},
+	"POST /v1/widget/:agentId/messages": {
+		params: map[string]string{"agentId": kAgent}, as: asWidgetB, allow: badToken,
+		body: func(map[string]string) any { return map[string]string{"content": "hello"} },
+	},
 	"GET /v1/widget/:agentId/messages":     {params: map[string]string{"agentId": kAgent}, as: asWidgetB, allow: badToken},
 	"GET /v1/widget/:agentId/events":       {params: map[string]string{"agentId": kAgent}, as: asWidgetB, allow: badToken},
 	"OPTIONS /v1/widget/:agentId/config":   {exempt: "CORS preflight: headers only, no data"},
