@@ -57,7 +57,11 @@ type Issuer struct {
 	secret []byte
 	ttl    time.Duration
 	now    func() time.Time
+	seen   verified // tokens that passed Verify (verified.go)
 }
+
+// tokenSkew is the clock skew accepted on exp, iat and nbf.
+const tokenSkew = 5 * time.Second
 
 // NewIssuer builds an issuer. secret must be at least 32 bytes.
 func NewIssuer(secret string, ttl time.Duration) (*Issuer, error) {
@@ -95,6 +99,12 @@ func (i *Issuer) Issue(p Principal) (token string, err error) {
 // Verify checks signature (HS256 only, so alg:none and other algorithms fail), expiry and
 // audience (none for dashboard tokens) and returns the principal.
 func (i *Issuer) Verify(token string) (Principal, error) {
+	if p, seen, live := i.seen.get(token, i.now()); seen {
+		if !live {
+			return Principal{}, ErrExpiredToken
+		}
+		return p, nil
+	}
 	t, err := i.parse(token)
 	if err != nil {
 		return Principal{}, err
@@ -107,6 +117,9 @@ func (i *Issuer) Verify(token string) (Principal, error) {
 	p := Principal{UserID: t.Subject(), WorkspaceID: wid, Role: Role(role), TokenID: t.JwtID()}
 	if p.UserID == "" || p.WorkspaceID == "" || !p.Role.Valid() {
 		return Principal{}, ErrInvalidToken
+	}
+	if exp := t.Expiration(); !exp.IsZero() {
+		i.seen.put(token, p, exp, i.now())
 	}
 	return p, nil
 }
@@ -165,7 +178,7 @@ func (i *Issuer) parse(token string, extra ...jwt.ParseOption) (jwt.Token, error
 		jwt.WithKey(jwa.HS256, i.secret),
 		jwt.WithValidate(true),
 		jwt.WithClock(jwt.ClockFunc(i.now)),
-		jwt.WithAcceptableSkew(5 * time.Second),
+		jwt.WithAcceptableSkew(tokenSkew),
 	}, extra...)
 	t, err := jwt.ParseString(token, opts...)
 	if err != nil {

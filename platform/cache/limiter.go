@@ -4,11 +4,8 @@ import (
 	"context"
 	"log/slog"
 	"math"
-	"strconv"
 	"sync"
 	"time"
-
-	"github.com/redis/rueidis"
 )
 
 // Decision is the outcome of one rate-limit check.
@@ -17,10 +14,11 @@ type Decision struct {
 	Limit      int
 	Remaining  int
 	RetryAfter time.Duration // when not allowed: until a slot frees
-	Reset      time.Duration // until the window holds no hit of now
+	Reset      time.Duration // until the whole limit is available again
 }
 
-// Limiter decides whether one more hit on key fits limit hits per window (sliding window).
+// Limiter decides whether one more hit on key fits limit hits per window (RedisLimiter:
+// GCRA; MemoryLimiter: sliding window).
 // Peek answers the same question without recording a hit: limits that count only some
 // outcomes (failed logins) peek before the attempt and Allow after a failure.
 type Limiter interface {
@@ -28,41 +26,15 @@ type Limiter interface {
 	Peek(ctx context.Context, key string, limit int, window time.Duration) Decision
 }
 
-// slidingLua keeps a sorted set of hit timestamps (µs, Redis server time, so every replica
-// shares one clock). It drops hits older than the window, admits the hit when fewer than
-// limit remain (unless ARGV[4] is "1": a peek records nothing), and returns
-// {allowed, count, oldest}.
-var slidingLua = rueidis.NewLuaScript(`
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local window = tonumber(ARGV[2])
-local member = ARGV[3]
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-local count = redis.call('ZCARD', key)
-local allowed = 0
-if count < limit then
-  allowed = 1
-  if ARGV[4] ~= '1' then
-    redis.call('ZADD', key, now, now .. '-' .. member)
-    count = count + 1
-  end
-end
-if count > 0 then redis.call('PEXPIRE', key, math.ceil(window / 1000)) end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local oldestAge = 0
-if oldest[2] then oldestAge = now - tonumber(oldest[2]) end
-return {allowed, count, oldestAge}
-`)
-
-// RedisLimiter shares limits across every replica through Redis. When Redis fails it answers
-// from a per-process fallback limiter and logs the failure at most every 30 s.
+// RedisLimiter shares limits across every replica through Redis with the generic cell rate
+// algorithm (gcra.go): a burst of limit hits, then one every window/limit; its cost does not
+// grow with the limit, and AllowMany checks all of a request's limits in one round trip.
+// When Redis fails it answers from a per-process fallback limiter (MemoryLimiter's sliding
+// window) and logs the failure at most every 30 s.
 type RedisLimiter struct {
 	r        *Redis
 	fallback *MemoryLimiter
 	log      *slog.Logger
-	seq      uint64
 	mu       sync.Mutex
 	lastWarn time.Time
 }
@@ -83,31 +55,7 @@ func (l *RedisLimiter) Peek(ctx context.Context, key string, limit int, window t
 }
 
 func (l *RedisLimiter) run(ctx context.Context, key string, limit int, window time.Duration, peek bool) Decision {
-	peekArg := "0"
-	if peek {
-		peekArg = "1"
-	}
-	cl, err := l.r.Client()
-	if err == nil {
-		l.mu.Lock()
-		l.seq++
-		member := strconv.FormatUint(l.seq, 36) + strconv.FormatInt(time.Now().UnixNano()%1e6, 36)
-		l.mu.Unlock()
-		cctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
-		defer cancel()
-		win := window.Microseconds()
-		vals, err2 := slidingLua.Exec(cctx, cl, []string{"axon:rl:" + key},
-			[]string{strconv.Itoa(limit), strconv.FormatInt(win, 10), member, peekArg}).AsIntSlice()
-		if err2 == nil && len(vals) == 3 {
-			return decision(vals[0] == 1, limit, int(vals[1]), time.Duration(vals[2])*time.Microsecond, window)
-		}
-		err = err2
-	}
-	l.warn(err)
-	if peek {
-		return l.fallback.Peek(ctx, key, limit, window)
-	}
-	return l.fallback.Allow(ctx, key, limit, window)
+	return l.gcra(ctx, peek, []Rule{{Key: key, Limit: limit, Window: window}})[0]
 }
 
 func (l *RedisLimiter) warn(err error) {

@@ -23,3 +23,12 @@ func (s scaled) Allow(ctx context.Context, key string, limit int, window time.Du
 func (s scaled) Peek(ctx context.Context, key string, limit int, window time.Duration) Decision {
 	return s.l.Peek(ctx, key, int(math.Max(1, math.Round(float64(limit)*s.f))), window)
 }
+
+func (s scaled) AllowMany(ctx context.Context, rules ...Rule) []Decision {
+	out := make([]Rule, len(rules))
+	for i, r := range rules {
+		r.Limit = int(math.Max(1, math.Round(float64(r.Limit)*s.f)))
+		out[i] = r
+	}
+	return AllowMany(ctx, s.l, out...)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"riverqueue.com/riverui"
 
+	"github.com/axonhq/axon/platform/authn"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/queue"
 	"github.com/axonhq/axon/platform/realtime"
@@ -88,6 +89,11 @@ func BuildHTTP(d *kernel.Deps, reg *kernel.Registry, redisPing func(context.Cont
 	o := web.Options{
 		Logger: d.Log, FrontendURLs: d.Config.FrontendURL, Production: d.Config.Production(), Limiter: d.Limiter,
 		TrustedProxies: d.Config.TrustedProxies,
+	}
+	if d.Issuer != nil {
+		// authn.Authenticated's per-user limit, checked with the per-IP limit in one Redis
+		// round trip (docs/performance.md, "The authenticated read").
+		o.Prelimits = []web.Prelimit{authn.UserPrelimit(d.Issuer)}
 	}
 	if d.Metrics != nil {
 		o.Observe = d.Metrics.Middleware()

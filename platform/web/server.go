@@ -39,6 +39,20 @@ type Options struct {
 	TrustedProxies []*net.IPNet
 	// Timeouts of the http.Server; zero takes the default in DefaultTimeouts.
 	Timeouts Timeouts
+	// Prelimits are limits that routes apply further in (authn's 120/min per user) whose
+	// subject the global per-IP limit can already know (a valid access token): it checks
+	// them with the per-IP limit in one call (one Redis round trip), and the route's
+	// RateLimit of the same name and key then records nothing again.
+	Prelimits []Prelimit
+}
+
+// Prelimit is a RateLimit checked ahead, by the global per-IP limit (Options.Prelimits).
+// Key returns "" when the request has no subject for it (the limit is then left to the route).
+type Prelimit struct {
+	Name   string
+	Limit  int
+	Window time.Duration
+	Key    KeyFunc
 }
 
 // Paths whose CORS is decided by their module (widget: the agent's allowedOrigins) or that
@@ -110,9 +124,73 @@ func New(o Options) *echo.Echo {
 	}
 	e.Use(middleware.CORSWithConfig(cors))
 	if o.Limiter != nil {
-		e.Use(RateLimit(o.Limiter, "ip", 300, time.Minute, ByIP))
+		e.Use(globalLimit(o.Limiter, o.Prelimits))
 	}
 	return e
+}
+
+// Per-IP limit of every route.
+const (
+	ipLimit  = 300
+	ipWindow = time.Minute
+)
+
+// globalLimit is the per-IP limit of every route, checked with the prelimits whose subject
+// the request carries in one limiter call.
+func globalLimit(l cache.Limiter, pre []Prelimit) echo.MiddlewareFunc {
+	if len(pre) == 0 {
+		return RateLimit(l, "ip", ipLimit, ipWindow, ByIP)
+	}
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if skipRateLimit(c.Request()) {
+				return next(c)
+			}
+			ip := ByIP(c)
+			if ip == "" {
+				return next(c)
+			}
+			rules := []cache.Rule{{Key: "ip:" + ip, Limit: ipLimit, Window: ipWindow}}
+			for _, p := range pre {
+				if k := p.Key(c); k != "" {
+					rules = append(rules, cache.Rule{Key: p.Name + ":" + k, Limit: p.Limit, Window: p.Window})
+				}
+			}
+			ds := cache.AllowMany(c.Request().Context(), l, rules...)
+			// The headers describe the tightest limit (the fewest hits left); a denial is
+			// always the last decision.
+			d := ds[len(ds)-1]
+			for _, x := range ds {
+				if x.Allowed && x.Remaining < d.Remaining {
+					d = x
+				}
+			}
+			if err := limitHeaders(c, d); err != nil {
+				return err
+			}
+			for i := range ds[1:] {
+				c.Set(checkedKey(rules[i+1].Key), true)
+			}
+			return next(c)
+		}
+	}
+}
+
+// checkedKey marks in echo's context that a limit key was already checked for this request.
+func checkedKey(key string) string { return "axon.ratelimit.checked:" + key }
+
+// limitHeaders sets the RateLimit-* headers of d, and Retry-After with a 429 RATE_LIMITED
+// error when d denies.
+func limitHeaders(c echo.Context, d cache.Decision) error {
+	h := c.Response().Header()
+	h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("RateLimit-Reset", strconv.Itoa(int((d.Reset+time.Second-1)/time.Second)))
+	if !d.Allowed {
+		h.Set("Retry-After", strconv.Itoa(int((d.RetryAfter+time.Second-1)/time.Second)))
+		return apperr.E(apperr.RateLimited, "Too many requests; retry later")
+	}
+	return nil
 }
 
 var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
@@ -188,7 +266,8 @@ func SecurityHeaders(production bool) echo.MiddlewareFunc {
 type KeyFunc func(c echo.Context) string
 
 // RateLimit allows limit hits per window per key and sets RateLimit-* headers; past the limit
-// it answers 429 RATE_LIMITED with Retry-After. /health is never limited.
+// it answers 429 RATE_LIMITED with Retry-After. /health is never limited. A key the global
+// limit already checked for this request (Options.Prelimits) is not counted twice.
 func RateLimit(l cache.Limiter, name string, limit int, window time.Duration, key KeyFunc) echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -199,14 +278,11 @@ func RateLimit(l cache.Limiter, name string, limit int, window time.Duration, ke
 			if k == "" {
 				return next(c)
 			}
-			d := l.Allow(c.Request().Context(), name+":"+k, limit, window)
-			h := c.Response().Header()
-			h.Set("RateLimit-Limit", strconv.Itoa(d.Limit))
-			h.Set("RateLimit-Remaining", strconv.Itoa(d.Remaining))
-			h.Set("RateLimit-Reset", strconv.Itoa(int((d.Reset+time.Second-1)/time.Second)))
-			if !d.Allowed {
-				h.Set("Retry-After", strconv.Itoa(int((d.RetryAfter+time.Second-1)/time.Second)))
-				return apperr.E(apperr.RateLimited, "Too many requests; retry later")
+			if checked, _ := c.Get(checkedKey(name + ":" + k)).(bool); checked {
+				return next(c)
+			}
+			if err := limitHeaders(c, l.Allow(c.Request().Context(), name+":"+k, limit, window)); err != nil {
+				return err
 			}
 			return next(c)
 		}
