@@ -18,6 +18,7 @@ import (
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
 	"github.com/axonhq/axon/modules/channels"
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/ingestion"
 	"github.com/axonhq/axon/modules/ops"
@@ -151,6 +152,10 @@ func modules(ctx context.Context, d *kernel.Deps) ([]kernel.Module, error) {
 		Authed: d.Authed, Log: d.Log, FrontendURL: appURL, APIBaseURL: cfg.APIBaseURL,
 		ZendeskAPIBase: cfg.ZendeskAPIBase, FreshdeskAPIBase: cfg.FreshdeskAPIBase,
 		Events: d.Hub, AuthedQuery: d.AuthedQuery,
+		Outbound: outbound.New(outbound.Config{
+			WhatsAppBase: cfg.WhatsAppAPIBase, MessengerBase: cfg.MessengerAPIBase, TelegramBase: cfg.TelegramAPIBase,
+			SlackBase: cfg.SlackAPIBase, TwilioBase: cfg.TwilioAPIBase, ResendBase: cfg.ResendBaseURL, ResendAPIKey: cfg.ResendAPIKey,
+		}),
 		Surfaces: channels.SurfaceDeps{
 			Issuer: d.Issuer, Limiter: d.Limiter, Widgets: agentDir, Model: chatModel,
 			WidgetDemo: cfg.Development(), // GET /widget/demo/:agentId

@@ -69,6 +69,15 @@ type Config struct {
 	ZendeskAPIBase   string
 	FreshdeskAPIBase string
 
+	// The messaging platforms' API roots (tests and proxies point them elsewhere):
+	// WHATSAPP_API_BASE and MESSENGER_API_BASE (Graph API with its version),
+	// TELEGRAM_API_BASE, SLACK_API_BASE, TWILIO_API_BASE.
+	WhatsAppAPIBase  string
+	MessengerAPIBase string
+	TelegramAPIBase  string
+	SlackAPIBase     string
+	TwilioAPIBase    string
+
 	StripeSecretKey     string
 	StripeWebhookSecret string
 	StripeAPIBase       string
@@ -189,6 +198,20 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.FreshdeskAPIBase = strings.TrimRight(l.str("FRESHDESK_API_BASE", ""), "/")
 	if c.FreshdeskAPIBase != "" {
 		l.url("FRESHDESK_API_BASE", c.FreshdeskAPIBase)
+	}
+
+	for _, v := range []struct {
+		name, def string
+		dst       *string
+	}{
+		{"WHATSAPP_API_BASE", "https://graph.facebook.com/v21.0", &c.WhatsAppAPIBase},
+		{"MESSENGER_API_BASE", "https://graph.facebook.com/v21.0", &c.MessengerAPIBase},
+		{"TELEGRAM_API_BASE", "https://api.telegram.org", &c.TelegramAPIBase},
+		{"SLACK_API_BASE", "https://slack.com/api", &c.SlackAPIBase},
+		{"TWILIO_API_BASE", "https://api.twilio.com", &c.TwilioAPIBase},
+	} {
+		*v.dst = strings.TrimRight(l.str(v.name, v.def), "/")
+		l.url(v.name, *v.dst)
 	}
 
 	c.StripeSecretKey = l.str("STRIPE_SECRET_KEY", "")
@@ -332,6 +355,11 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("stripeApiBase", maskURL(c.StripeAPIBase)),
 		slog.String("zendeskApiBase", maskURL(c.ZendeskAPIBase)),
 		slog.String("freshdeskApiBase", maskURL(c.FreshdeskAPIBase)),
+		slog.String("whatsappApiBase", maskURL(c.WhatsAppAPIBase)),
+		slog.String("messengerApiBase", maskURL(c.MessengerAPIBase)),
+		slog.String("telegramApiBase", maskURL(c.TelegramAPIBase)),
+		slog.String("slackApiBase", maskURL(c.SlackAPIBase)),
+		slog.String("twilioApiBase", maskURL(c.TwilioAPIBase)),
 		slog.String("resendApiKey", mask(c.ResendAPIKey)),
 		slog.String("resendBaseUrl", maskURL(c.ResendBaseURL)),
 		slog.String("sentryDsn", mask(c.SentryDSN)),

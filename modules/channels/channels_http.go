@@ -152,3 +152,24 @@ func (h *handlers) putIntegration(c echo.Context) error {
 	}
 	return c.JSON(http.StatusOK, integrationOut{Kind: kind, Configured: true})
 }
+
+type testChannelIn struct {
+	To   string `json:"to"`
+	Text string `json:"text"`
+}
+
+func (h *handlers) testChannel(c echo.Context) error {
+	ws, err := workspaceOf(c)
+	if err != nil {
+		return err
+	}
+	var in testChannelIn
+	if err := web.Bind(c, &in); err != nil {
+		return err
+	}
+	res, err := h.svc.TestChannel(c.Request().Context(), ws, c.Param("type"), in.To, in.Text)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
+}

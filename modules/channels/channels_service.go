@@ -9,12 +9,16 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/secretbox"
+	"github.com/axonhq/axon/platform/web"
 )
 
 // Channel is one configured channel as the API shows it: never a credential value. The
@@ -164,8 +168,10 @@ func (s *Service) PutChannel(ctx context.Context, ws, typ string, in ChannelInpu
 		if row.ID, err = s.st.upsertChannel(ctx, tx, ws, row); err != nil {
 			return err
 		}
-		out, err = s.channelView(row)
-		return err
+		if out, err = s.channelView(row); err != nil {
+			return err
+		}
+		return s.syncTelegramWebhook(ctx, cur, row, out)
 	})
 	return out, err
 }
@@ -306,4 +312,114 @@ func resealBoth(box *secretbox.Box, r sealedRow) (creds, secret []byte, ver int,
 		}
 	}
 	return creds, secret, ver, nil
+}
+
+// platformCallTimeout bounds a platform call made while the caller waits (setWebhook, a
+// test message).
+const platformCallTimeout = 15 * time.Second
+
+// platformErr maps a platform's refusal to the contract: 400 when the platform refused for
+// good (bad credentials, a bad recipient), 503 when it may work later. The message names
+// the platform's error; it never holds a credential (outbound scrubs them).
+func platformErr(typ, what string, err error) error {
+	if outbound.IsPermanent(err) {
+		return apperr.Wrap(apperr.Validation, fmt.Sprintf("%s refused %s: %s", typ, what, err.Error()), err)
+	}
+	return apperr.Wrap(apperr.ServiceUnavailable, fmt.Sprintf("%s is unavailable for %s: %s", typ, what, err.Error()), err)
+}
+
+// syncTelegramWebhook points the bot at the channel's webhook URL with its secret when the
+// channel is active (setWebhook, message updates only), and removes the webhook when it
+// was active and no longer is (deleteWebhook). Called inside PutChannel's transaction: a
+// refusal leaves the channel as it was.
+func (s *Service) syncTelegramWebhook(ctx context.Context, was, now channelRow, view Channel) error {
+	if now.Type != "TELEGRAM" || s.outbound == nil || (!now.IsActive && !was.IsActive) {
+		return nil
+	}
+	creds := map[string]string{}
+	if len(now.CredentialsEnc) > 0 {
+		b, err := s.box.Open(now.CredentialsEnc, int(now.KeyVersion.Int64))
+		if err != nil {
+			return err
+		}
+		if err := json.Unmarshal(b, &creds); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, platformCallTimeout)
+	defer cancel()
+	if !now.IsActive {
+		if err := s.outbound.TelegramDeleteWebhook(ctx, creds["botToken"]); err != nil {
+			return platformErr(now.Type, "deleteWebhook", err)
+		}
+		return nil
+	}
+	secret, err := s.box.Open(now.SecretEnc, int(now.KeyVersion.Int64))
+	if err != nil {
+		return err
+	}
+	if err := s.outbound.TelegramSetWebhook(ctx, creds["botToken"], *view.WebhookURL, string(secret), false); err != nil {
+		return platformErr(now.Type, "setWebhook", err)
+	}
+	return nil
+}
+
+// TestResult is what a test message did.
+type TestResult struct {
+	Delivered bool `json:"delivered"`
+	Parts     int  `json:"parts"`
+}
+
+// textTest is the default test message.
+const textTest = "This is a test message from Axon: your channel is connected."
+
+// TestChannel sends a test message on the workspace's channel of type typ to the address to
+// (a phone number, chat id, Slack channel, PSID or e-mail address). NOT_FOUND for an
+// unknown type or a channel that is not configured; 400 for WEB and VOICE (nothing to send
+// to), a missing address or a platform's refusal; 503 when the platform is unavailable or
+// EMAIL replies are not configured.
+func (s *Service) TestChannel(ctx context.Context, ws, typ, to, text string) (TestResult, error) {
+	typ, ok := channelType(typ)
+	if !ok {
+		return TestResult{}, apperr.NotFoundf("Channel type")
+	}
+	to = strings.TrimSpace(to)
+	if text = strings.TrimSpace(text); text == "" {
+		text = textTest
+	}
+	p := web.Problems{}
+	p.Check(typ != ChannelWeb && typ != "VOICE", "type", "has no test message: open the widget or call the number")
+	p.Check(to != "" && len(to) <= 320, "to", "is required (at most 320 characters)")
+	p.Check(utf8.RuneCountInString(text) <= MaxContent, "text", fmt.Sprintf("must be at most %d characters", MaxContent))
+	if err := p.Err(); err != nil {
+		return TestResult{}, err
+	}
+	if err := s.needBox(); err != nil {
+		return TestResult{}, err
+	}
+	r, err := s.st.workspaceChannel(ctx, s.db, ws, typ)
+	if errors.Is(err, errNoRows) || (err == nil && len(r.CredentialsEnc) == 0) {
+		return TestResult{}, apperr.NotFoundf("Channel")
+	}
+	if err != nil {
+		return TestResult{}, err
+	}
+	var sender outbound.Sender
+	if s.outbound != nil {
+		sender, ok = s.outbound.For(typ)
+	}
+	if sender == nil || !ok {
+		return TestResult{}, apperr.E(apperr.ServiceUnavailable, "Outbound delivery on "+typ+" is not configured")
+	}
+	ch, err := s.openChannel(r)
+	if err != nil {
+		return TestResult{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, platformCallTimeout)
+	defer cancel()
+	n, err := sender.Send(ctx, outbound.Delivery{Creds: ch.Creds, To: to, Text: text, Subject: "Test", IdempotencyKey: "axon-test/" + newID()})
+	if err != nil {
+		return TestResult{}, platformErr(typ, "the test message", err)
+	}
+	return TestResult{Delivered: true, Parts: n}, nil
 }

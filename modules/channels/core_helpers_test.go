@@ -11,11 +11,13 @@ import (
 	"github.com/axonhq/axon/modules/agents"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/billing"
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/modules/email"
 	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/kernel"
 	"github.com/axonhq/axon/platform/secretbox"
 	"github.com/axonhq/axon/platform/testkit/apitest"
+	"github.com/axonhq/axon/platform/testkit/fakeplatforms"
 )
 
 // scriptedResponder is the agents Responder as channels consumes it, scripted per test. The
@@ -103,7 +105,10 @@ type coreEnv struct {
 
 type coreOptions struct {
 	zendeskBase, freshdeskBase string
-	senders                    map[string]Sender
+	// platforms, when set, is where replies go: outbound's senders point at it.
+	platforms *fakeplatforms.Server
+	// apiBase is API_BASE_URL (webhook URLs and Twilio's signed URL).
+	apiBase string
 }
 
 var testBoxKey = []byte("0123456789abcdef0123456789abcdef")
@@ -114,6 +119,13 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 	box, err := secretbox.New(testBoxKey, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	var out *outbound.Senders
+	if f := o.platforms; f != nil {
+		out = outbound.New(outbound.Config{
+			WhatsAppBase: f.GraphBase(), MessengerBase: f.GraphBase(), TelegramBase: f.TelegramBase(),
+			SlackBase: f.SlackBase(), TwilioBase: f.TwilioBase(), ResendBase: f.ResendBase(), ResendAPIKey: f.Creds().ResendAPIKey,
+		})
 	}
 	ce.Env = apptest.New(t, apitest.Options{}, func(d *kernel.Deps) ([]kernel.Module, error) {
 		mail, authMod, bill, err := accountModules(d)
@@ -126,7 +138,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: auth.NewDirectory(d.DB), Box: box,
 			Authed: d.Authed, Log: d.Log, FrontendURL: "http://app.test",
 			ZendeskAPIBase: o.zendeskBase, FreshdeskAPIBase: o.freshdeskBase,
-			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Senders: o.senders,
+			HTTPClient: &http.Client{Timeout: 5 * time.Second}, Outbound: out, APIBaseURL: o.apiBase,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir},
 			Events:   d.Hub, AuthedQuery: d.AuthedQuery,
 		})

@@ -3,33 +3,14 @@ package channels
 import (
 	"context"
 	"errors"
-	"fmt"
-	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/riverqueue/river"
 
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/platform/queue"
 )
-
-// Sender delivers one outbound message on a channel type. An error means the delivery
-// failed and is worth retrying; wrap it in PermanentError when retrying cannot help.
-type Sender interface {
-	Send(ctx context.Context, conv Conversation, msg Message) error
-}
-
-// PermanentError marks a Sender error that retrying cannot fix (bad credentials, a
-// recipient the platform refuses): the message is marked FAILED at once.
-type PermanentError struct{ Err error }
-
-func (e PermanentError) Error() string { return e.Err.Error() }
-func (e PermanentError) Unwrap() error { return e.Err }
-
-// webSender delivers on the web widget: the widget reads history and realtime events, so a
-// stored message is delivered.
-type webSender struct{}
-
-func (webSender) Send(context.Context, Conversation, Message) error { return nil }
 
 // HandoffArgs is the channels.handoff job: summarise and route one handoff.
 type HandoffArgs struct {
@@ -59,6 +40,40 @@ func (w *handoffWorker) Work(ctx context.Context, j *river.Job[HandoffArgs]) err
 	return jobErr(w.svc.runHandoff(ctx, j.Args.WorkspaceID, j.Args.HandoffID))
 }
 
+// ProcessInboundArgs is the channels.process_inbound job: answer one message a webhook
+// stored (channel_inbound).
+type ProcessInboundArgs struct {
+	WorkspaceID string `json:"workspaceId"`
+	InboundID   string `json:"inboundId"`
+}
+
+// Kind implements river.JobArgs.
+func (ProcessInboundArgs) Kind() string { return "channels.process_inbound" }
+
+// InsertOpts implements river.JobArgsWithInsertOpts: 5 attempts on the inbound queue.
+func (ProcessInboundArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: queue.QueueInbound, MaxAttempts: 5}
+}
+
+type inboundWorker struct {
+	river.WorkerDefaults[ProcessInboundArgs]
+	svc *Service
+}
+
+// NextRetry backs off exponentially from 2 s, capped at 5 minutes: a customer is waiting.
+func (w *inboundWorker) NextRetry(j *river.Job[ProcessInboundArgs]) time.Time {
+	return queue.ExponentialBackoff(j.Attempt, 2*time.Second, 5*time.Minute)
+}
+
+// Timeout bounds one attempt: waiting for the conversation's turn (another message of the
+// same customer being answered), the completion (30 s) and scoring. A worker that dies
+// mid-job is rescued after this plus a margin (platform/queue/rescue.go).
+func (w *inboundWorker) Timeout(*river.Job[ProcessInboundArgs]) time.Duration { return 90 * time.Second }
+
+func (w *inboundWorker) Work(ctx context.Context, j *river.Job[ProcessInboundArgs]) error {
+	return jobErr(w.svc.ProcessInbound(ctx, j.Args.WorkspaceID, j.Args.InboundID))
+}
+
 // SendMessageArgs is the channels.send_message job: deliver one outbound message on its
 // conversation's channel.
 type SendMessageArgs struct {
@@ -80,17 +95,31 @@ func (SendMessageArgs) InsertOpts() river.InsertOpts {
 type sendWorker struct {
 	river.WorkerDefaults[SendMessageArgs]
 	svc *Service
+	// retryAfter carries a platform's Retry-After from Work to NextRetry (same process,
+	// same attempt), keyed by job id.
+	retryAfter sync.Map
 }
 
-// NextRetry backs off exponentially from 5 s, capped at 30 minutes.
+// NextRetry backs off exponentially from 5 s, capped at 30 minutes, or waits what the
+// platform asked for (Retry-After) when that is longer (at most an hour).
 func (w *sendWorker) NextRetry(j *river.Job[SendMessageArgs]) time.Time {
-	return queue.ExponentialBackoff(j.Attempt, 5*time.Second, 30*time.Minute)
+	at := queue.ExponentialBackoff(j.Attempt, 5*time.Second, 30*time.Minute)
+	if v, ok := w.retryAfter.LoadAndDelete(j.ID); ok {
+		if ra := time.Now().Add(min(v.(time.Duration), time.Hour)); ra.After(at) {
+			return ra
+		}
+	}
+	return at
 }
 
 func (w *sendWorker) Timeout(*river.Job[SendMessageArgs]) time.Duration { return time.Minute }
 
 func (w *sendWorker) Work(ctx context.Context, j *river.Job[SendMessageArgs]) error {
-	return jobErr(w.svc.deliver(ctx, j.Args.WorkspaceID, j.Args.MessageID, j.Attempt >= j.MaxAttempts))
+	err := w.svc.deliver(ctx, j.Args.WorkspaceID, j.Args.MessageID, j.Attempt >= j.MaxAttempts)
+	if ra := outbound.RetryAfter(err); ra > 0 {
+		w.retryAfter.Store(j.ID, ra)
+	}
+	return jobErr(err)
 }
 
 // jobErr maps service errors to River: permanent ones cancel the job (visible in the queue
@@ -103,43 +132,3 @@ func jobErr(err error) error {
 	return err
 }
 
-// deliver sends one outbound message through its channel's Sender and records the outcome
-// on the message. Already SENT or FAILED: nothing to do (a re-run is a no-op). A channel
-// type without a Sender fails the message at once with the reason in metadata.deliveryError.
-func (s *Service) deliver(ctx context.Context, ws, msgID string, lastAttempt bool) error {
-	m, err := s.st.getMessage(ctx, s.db, ws, msgID, false)
-	if errors.Is(err, errNoRows) {
-		return errPermanent{fmt.Errorf("channels: message %s not found", msgID)}
-	}
-	if err != nil {
-		return err
-	}
-	if m.DeliveryStatus != nil && *m.DeliveryStatus != deliveryPending {
-		return nil
-	}
-	c, err := s.st.getConversation(ctx, s.db, ws, m.ConversationID, false)
-	if err != nil {
-		return err
-	}
-	sender, ok := s.senders[c.ChannelType]
-	if !ok {
-		reason := fmt.Sprintf("no sender for channel type %s yet: outbound delivery on this channel is not built", c.ChannelType)
-		if err := s.st.setDelivery(ctx, s.db, ws, msgID, deliveryFailed, map[string]any{"deliveryError": reason}); err != nil {
-			return err
-		}
-		return errPermanent{errors.New("channels: " + reason)}
-	}
-	sendErr := sender.Send(ctx, c.out(), m.out())
-	if sendErr == nil {
-		return s.st.setDelivery(ctx, s.db, ws, msgID, deliverySent, nil)
-	}
-	var perm PermanentError
-	if errors.As(sendErr, &perm) || lastAttempt {
-		if err := s.st.setDelivery(ctx, s.db, ws, msgID, deliveryFailed, map[string]any{"deliveryError": sendErr.Error()}); err != nil {
-			return err
-		}
-		s.log.Warn("channels: delivery failed", slog.String("messageId", msgID), slog.String("err", sendErr.Error()))
-		return errPermanent{sendErr}
-	}
-	return sendErr
-}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/billing/credit"
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
@@ -89,8 +90,9 @@ type Deps struct {
 	FreshdeskAPIBase string
 	// HTTPClient calls the ticketing APIs (default: 15 s timeout).
 	HTTPClient *http.Client
-	// Senders deliver outbound messages per channel type (WEB is built in).
-	Senders map[string]Sender
+	// Outbound delivers replies on the messaging platforms (channels.send_message) and
+	// sets Telegram webhooks; nil: non-WEB replies are marked FAILED.
+	Outbound *outbound.Senders
 	// Now is the clock (tests); default time.Now.
 	Now func() time.Time
 	// Surfaces are what the dashboard chat and the public widget need (chat_http.go).
@@ -126,16 +128,12 @@ func New(d Deps) (*Module, error) {
 	if d.Now == nil {
 		d.Now = time.Now
 	}
-	senders := map[string]Sender{ChannelWeb: webSender{}}
-	for k, v := range d.Senders {
-		senders[k] = v
-	}
 	svc := &Service{
 		db: d.DB, st: store{}, queue: d.Queue, pub: d.Publisher, agents: d.Agents, resp: d.Responder,
 		credits: d.Credits, mailer: d.Mailer, staff: d.Staff, box: d.Box, log: d.Log,
 		frontendURL: strings.TrimRight(d.FrontendURL, "/"), apiBase: strings.TrimRight(d.APIBaseURL, "/"),
 		zendeskBase: strings.TrimRight(d.ZendeskAPIBase, "/"), freshdeskBase: strings.TrimRight(d.FreshdeskAPIBase, "/"),
-		http: d.HTTPClient, senders: senders, now: d.Now,
+		http: d.HTTPClient, outbound: d.Outbound, now: d.Now,
 	}
 	surf, err := newSurfaces(svc, d.Surfaces)
 	if err != nil {
@@ -147,8 +145,11 @@ func New(d Deps) (*Module, error) {
 // Name implements kernel.Module.
 func (m *Module) Name() string { return "channels" }
 
-// Workers registers channels.handoff and channels.send_message.
+// Workers registers channels.process_inbound, channels.handoff and channels.send_message.
 func (m *Module) Workers(w *river.Workers) error {
+	if err := river.AddWorkerSafely(w, &inboundWorker{svc: m.svc}); err != nil {
+		return err
+	}
 	if err := river.AddWorkerSafely(w, &handoffWorker{svc: m.svc}); err != nil {
 		return err
 	}
@@ -157,9 +158,10 @@ func (m *Module) Workers(w *river.Workers) error {
 
 // Rescues implements kernel.Rescuer: a customer waits on every reply and handoff, so a job
 // lost with its worker is retried about RescueMargin after its timeout, not after River's
-// 15 minutes. A new customer-facing kind (channels.process_inbound) belongs here too.
+// 15 minutes.
 func (m *Module) Rescues() []queue.Rescue {
 	return []queue.Rescue{
+		queue.RescueOf[ProcessInboundArgs](&inboundWorker{}),
 		queue.RescueOf[HandoffArgs](&handoffWorker{}),
 		queue.RescueOf[SendMessageArgs](&sendWorker{}),
 	}

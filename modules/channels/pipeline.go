@@ -45,8 +45,9 @@ type Reply struct {
 	Message *Message
 	// Handoff is set when this message triggered one.
 	Handoff *HandoffRef
-	// Duplicate is true when ChannelMsgID had been seen in this conversation before: the
-	// message was not processed again.
+	// Duplicate is true when ChannelMsgID had been seen in this conversation before and was
+	// answered then: the message was not processed again. (One seen but never answered is
+	// answered now, and Duplicate is false.)
 	Duplicate bool
 }
 
@@ -131,7 +132,14 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	}
 	rep := Reply{ConversationID: conv.ID, UserMessageID: user.ID, Duplicate: dup}
 	if dup {
-		return rep, nil
+		// Seen before. Answered: nothing to do. Not answered (the worker that stored it died
+		// mid-answer, or the caller went away): answer it now. The lease makes this safe: a
+		// first attempt still running holds it, and its reply is visible once we get it.
+		answered, err := s.st.answeredAfter(ctx, s.db, conv.ID, user.CreatedAt, user.ID)
+		if err != nil || answered {
+			return rep, err
+		}
+		rep.Duplicate = false
 	}
 
 	// 2. A human has the conversation: the AI stays silent.

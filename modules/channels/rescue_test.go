@@ -12,8 +12,9 @@ import (
 // attempt before queue.rescue takes the job back) by queue.RescueMargin.
 func TestRescuesDeclared(t *testing.T) {
 	timeouts := map[string]time.Duration{
-		HandoffArgs{}.Kind():     (&handoffWorker{}).Timeout(nil),
-		SendMessageArgs{}.Kind(): (&sendWorker{}).Timeout(nil),
+		ProcessInboundArgs{}.Kind(): (&inboundWorker{}).Timeout(nil),
+		HandoffArgs{}.Kind():        (&handoffWorker{}).Timeout(nil),
+		SendMessageArgs{}.Kind():    (&sendWorker{}).Timeout(nil),
 	}
 	got := (&Module{}).Rescues()
 	if len(got) != len(timeouts) {

@@ -36,6 +36,22 @@ func (m *Module) Routes(v1 *echo.Group) {
 	v1.DELETE("/agents/:agentId/channels/:type", h.unlinkChannel, authedAdmin...)
 	v1.PUT("/integrations/:kind", h.putIntegration, authedAdmin...)
 
+	ch.POST("/:type/test", h.testChannel, admin)
+
+	// The platforms' webhooks (webhooks_http.go): no JWT, no rate limit; the slug names the
+	// channel and each platform's signature is verified on the raw body.
+	wh := v1.Group("/webhooks/:slug")
+	wh.GET("/whatsapp", h.metaChallenge("WHATSAPP"))
+	wh.POST("/whatsapp", h.whatsappWebhook)
+	wh.GET("/messenger", h.metaChallenge("MESSENGER"))
+	wh.POST("/messenger", h.messengerWebhook)
+	wh.POST("/telegram", h.telegramWebhook)
+	wh.POST("/slack", h.slackWebhook)
+	wh.POST("/sms", h.smsWebhook)
+	wh.POST("/email", h.emailWebhook)
+	wh.POST("/voice", h.voiceWebhook)
+	wh.POST("/voice/turn", h.voiceTurnWebhook)
+
 	// Realtime events (platform/realtime): ?conversationId= must be one of the caller's.
 	if m.events != nil && len(m.authedQuery) > 0 {
 		v1.GET("/events", m.events.Handler(m.svc.AuthorizeConversation), m.authedQuery...)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/axonhq/axon/modules/channels/outbound"
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/page"
@@ -63,7 +64,7 @@ type Service struct {
 
 	zendeskBase, freshdeskBase string
 	http                       *http.Client
-	senders                    map[string]Sender
+	outbound                   *outbound.Senders
 	now                        func() time.Time
 }
 

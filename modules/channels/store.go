@@ -205,6 +205,11 @@ ORDER BY created_at DESC, id DESC LIMIT $2`
 	qHumanAfter = `
 SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1 AND role = 'HUMAN_AGENT' AND (created_at, id) > ($2, $3))`
 
+	// qAnsweredAfter: anything but a customer message after this one means it was answered
+	// (an AI or system reply, a human's) or handed over.
+	qAnsweredAfter = `
+SELECT EXISTS (SELECT 1 FROM messages WHERE conversation_id = $1 AND role <> 'USER' AND (created_at, id) > ($2, $3))`
+
 	qInsertHandoff = `
 INSERT INTO handoffs (id, conversation_id, workspace_id, trigger, confidence, destination)
 VALUES ($1, $2, $3, $4, $5, $6)
@@ -398,6 +403,13 @@ type convFilter struct {
 	// After is the keyset position (last_message_at, id) of the previous page's last item.
 	AfterAt *time.Time
 	AfterID string
+}
+
+// answeredAfter reports whether the conversation has a reply after the message at (at, id).
+func (store) answeredAfter(ctx context.Context, q sqlx.ExtContext, convID string, at time.Time, id string) (bool, error) {
+	var b bool
+	err := sqlx.GetContext(ctx, q, &b, qAnsweredAfter, convID, at, id)
+	return b, err
 }
 
 // listConversations returns up to f.Limit+1 conversations, newest activity first.

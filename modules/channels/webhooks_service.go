@@ -1,0 +1,150 @@
+package channels
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/axonhq/axon/modules/channels/inbound"
+	"github.com/axonhq/axon/platform/apperr"
+)
+
+// The webhook side of the channels: find the channel a webhook URL names, store its verified
+// messages and enqueue their processing in one transaction (the webhook then answers,
+// before any AI work), and process one stored message through the pipeline (the
+// channels.process_inbound job).
+
+// WebhookChannel is an active channel with an active agent, as a webhook needs it: its
+// opened credentials and webhook secret (the Telegram secret_token, the EMAIL inbound key).
+type WebhookChannel struct {
+	ID, WorkspaceID, Type, AgentID string
+	Creds                          map[string]string
+	Secret                         string
+}
+
+// slugPattern is the shape PutChannel gives slugs (16 random bytes in hex): anything else
+// is refused without a query.
+var slugPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+
+// errNoChannel is the answer for an unknown slug, an inactive channel or one no active agent
+// answers: the platform retries later (Meta keeps retrying for days), nothing is stored.
+var errNoChannel = apperr.NotFoundf("Channel")
+
+// WebhookChannel returns the channel of type typ that slug names, with its secrets opened.
+// NOT_FOUND when there is none, it is inactive, or no active agent is linked to it.
+func (s *Service) WebhookChannel(ctx context.Context, slug, typ string) (WebhookChannel, error) {
+	if !slugPattern.MatchString(slug) || s.box == nil {
+		return WebhookChannel{}, errNoChannel
+	}
+	r, err := s.st.webhookChannel(ctx, s.db, slug, typ)
+	if errors.Is(err, errNoRows) {
+		return WebhookChannel{}, errNoChannel
+	}
+	if err != nil {
+		return WebhookChannel{}, err
+	}
+	if !r.IsActive || !r.AgentID.Valid || !r.LinkActive {
+		return WebhookChannel{}, errNoChannel
+	}
+	return s.openChannel(r)
+}
+
+// openChannel opens a channel's sealed credentials and webhook secret.
+func (s *Service) openChannel(r liveChannel) (WebhookChannel, error) {
+	ch := WebhookChannel{ID: r.ID, WorkspaceID: r.WorkspaceID, Type: r.Type, AgentID: r.AgentID.String, Creds: map[string]string{}}
+	ver := int(r.KeyVersion.Int64)
+	if len(r.CredentialsEnc) > 0 {
+		b, err := s.box.Open(r.CredentialsEnc, ver)
+		if err != nil {
+			return ch, fmt.Errorf("channel %s: credentials: %w", r.ID, err)
+		}
+		if err := json.Unmarshal(b, &ch.Creds); err != nil {
+			return ch, fmt.Errorf("channel %s: credentials: %w", r.ID, err)
+		}
+	}
+	if len(r.SecretEnc) > 0 {
+		b, err := s.box.Open(r.SecretEnc, ver)
+		if err != nil {
+			return ch, fmt.Errorf("channel %s: webhook secret: %w", r.ID, err)
+		}
+		ch.Secret = string(b)
+	}
+	return ch, nil
+}
+
+// AcceptInbound stores the verified messages of one webhook delivery and enqueues one
+// channels.process_inbound job per new message, all in one transaction. A message the
+// channel delivered before is skipped (its id is the dedupe key). It returns how many were
+// new.
+func (s *Service) AcceptInbound(ctx context.Context, ch WebhookChannel, msgs []inbound.Message) (int, error) {
+	if len(msgs) == 0 {
+		return 0, nil
+	}
+	var accepted int
+	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		jobs := make([]river.InsertManyParams, 0, len(msgs))
+		for _, m := range msgs {
+			id, err := s.st.insertInbound(ctx, tx, newInbound{
+				WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ExternalID: m.ID, Sender: m.From,
+				SenderName: m.Name, Content: m.Text, Thread: m.Thread, Subject: m.Subject,
+			})
+			if err != nil {
+				return err
+			}
+			if id != "" {
+				jobs = append(jobs, river.InsertManyParams{Args: ProcessInboundArgs{WorkspaceID: ch.WorkspaceID, InboundID: id}})
+			}
+		}
+		accepted = len(jobs)
+		if len(jobs) == 0 {
+			return nil
+		}
+		_, err := s.queue.InsertManyTx(ctx, tx.Tx, jobs)
+		return err
+	})
+	return accepted, err
+}
+
+// ProcessInbound answers one stored inbound message through the pipeline (Respond) and
+// marks it processed. It is idempotent: a processed message is skipped, and Respond
+// deduplicates the USER message on the channel message id and answers a stored one that
+// has no reply yet (a worker that died mid-answer). A message whose channel was since
+// deactivated or unlinked is marked processed without an answer.
+func (s *Service) ProcessInbound(ctx context.Context, ws, id string) error {
+	r, err := s.st.getInbound(ctx, s.db, ws, id)
+	if errors.Is(err, errNoRows) {
+		return errPermanent{fmt.Errorf("channels: inbound message %s not found", id)}
+	}
+	if err != nil || r.ProcessedAt != nil {
+		return err
+	}
+	if !r.IsActive || !r.AgentID.Valid || !r.LinkActive {
+		s.log.Warn("channels: inbound message not answered: the channel is inactive or no active agent answers it",
+			slog.String("inboundId", id), slog.String("channelType", r.ChannelType))
+		return s.st.inboundProcessed(ctx, s.db, ws, id)
+	}
+	_, err = s.Respond(ctx, Inbound{
+		WorkspaceID: ws, AgentID: r.AgentID.String, ChannelType: r.ChannelType, CustomerID: r.Sender,
+		CustomerName: r.SenderName, ChannelMsgID: r.ExternalID, Content: r.Content,
+	}, nil)
+	var ae *apperr.Error
+	if errors.As(err, &ae) && (ae.Code == apperr.Validation || ae.Code == apperr.NotFound) {
+		// The message cannot be answered (its agent is gone, its content is refused):
+		// retrying cannot help.
+		s.log.Warn("channels: inbound message refused", slog.String("inboundId", id), slog.String("err", err.Error()))
+		if err := s.st.inboundProcessed(ctx, s.db, ws, id); err != nil {
+			return err
+		}
+		return errPermanent{err}
+	}
+	if err != nil {
+		return err
+	}
+	return s.st.inboundProcessed(ctx, s.db, ws, id)
+}
