@@ -43,8 +43,10 @@ func TestSecurityRefreshReuseAfterSwitchRevokesTheOrigin(t *testing.T) {
 	authtest.AddMember(t, app.env.DB, other.WorkspaceID, a.UserID, authn.RoleAdmin)
 
 	var sw struct{ AccessToken string }
-	res := app.must(http.StatusOK, secReq{Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: a.Access,
-		Body: map[string]string{"workspaceId": other.WorkspaceID}}, &sw)
+	res := app.must(http.StatusOK, secReq{
+		Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: a.Access,
+		Body: map[string]string{"workspaceId": other.WorkspaceID},
+	}, &sw)
 	switched := testkit.Cookie(t, res.Header, auth.RefreshCookie)
 	// Rotate the switched session once; its first token is now spent.
 	res = refreshWith(app, switched)
@@ -63,8 +65,10 @@ func TestSecurityRefreshReuseAfterSwitchRevokesTheOrigin(t *testing.T) {
 	}
 	// Neither workspace's still-valid access token can open a new session.
 	for name, tok := range map[string]string{"origin": a.Access, "switched": sw.AccessToken} {
-		expect401(t, app.do(secReq{Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: tok,
-			Body: map[string]string{"workspaceId": other.WorkspaceID}}), []string{"INVALID_TOKEN"}, "switch from the "+name+" access token")
+		expect401(t, app.do(secReq{
+			Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: tok,
+			Body: map[string]string{"workspaceId": other.WorkspaceID},
+		}), []string{"INVALID_TOKEN"}, "switch from the "+name+" access token")
 	}
 }
 
@@ -126,8 +130,10 @@ func TestSecuritySwitchAfterLogout(t *testing.T) {
 	authtest.AddMember(t, app.env.DB, other.WorkspaceID, a.UserID, authn.RoleMember)
 	app.must(http.StatusNoContent, secReq{Method: http.MethodPost, Path: "/v1/auth/logout", Cookies: []*http.Cookie{a.Refresh}}, nil)
 	expect401(t, refreshWith(app, a.Refresh), []string{"INVALID_TOKEN"}, "refresh after logout")
-	expect401(t, app.do(secReq{Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: a.Access,
-		Body: map[string]string{"workspaceId": other.WorkspaceID}}), []string{"INVALID_TOKEN"}, "switch-workspace after logout")
+	expect401(t, app.do(secReq{
+		Method: http.MethodPost, Path: "/v1/auth/switch-workspace", Token: a.Access,
+		Body: map[string]string{"workspaceId": other.WorkspaceID},
+	}), []string{"INVALID_TOKEN"}, "switch-workspace after logout")
 	if n := liveRefresh(t, app, a.UserID); n != 0 {
 		t.Errorf("live refresh tokens after logout = %d", n)
 	}
