@@ -106,6 +106,13 @@ type Config struct {
 	AdminPassword string
 	BackupCron    string
 
+	// ShutdownDrain is how long serve keeps answering, with /health at 503, after SIGTERM
+	// before it closes its listener (SHUTDOWN_DRAIN; 0 in development and test).
+	ShutdownDrain time.Duration
+	// ShutdownTimeout bounds, after the drain, serve's in-flight requests and work's running
+	// jobs (River's soft stop) before jobs are cancelled and released (SHUTDOWN_TIMEOUT).
+	ShutdownTimeout time.Duration
+
 	LogLevel  slog.Level
 	LogFormat string // json | text
 	Version   string
@@ -248,6 +255,12 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.AdminUser = l.str("ADMIN_USER", "")
 	c.AdminPassword = l.str("ADMIN_PASSWORD", "")
 	c.BackupCron = l.str("BACKUP_CRON", "")
+	drain := 5 * time.Second
+	if c.Development() {
+		drain = 0 // no load balancer to drain
+	}
+	c.ShutdownDrain = l.durationOrZero("SHUTDOWN_DRAIN", drain)
+	c.ShutdownTimeout = l.duration("SHUTDOWN_TIMEOUT", 20*time.Second)
 
 	c.LogLevel = l.level("LOG_LEVEL", slog.LevelInfo)
 	c.LogFormat = l.str("LOG_FORMAT", map[bool]string{true: "text", false: "json"}[c.Development()])
@@ -368,6 +381,8 @@ func (c *Config) LogValue() slog.Value {
 		slog.String("awsSecretAccessKey", mask(c.AWSSecretAccessKey)),
 		slog.String("adminUser", c.AdminUser),
 		slog.String("adminPassword", mask(c.AdminPassword)),
+		slog.Duration("shutdownDrain", c.ShutdownDrain),
+		slog.Duration("shutdownTimeout", c.ShutdownTimeout),
 		slog.String("logLevel", c.LogLevel.String()),
 		slog.String("logFormat", c.LogFormat),
 	)
@@ -490,6 +505,14 @@ func (l *loader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// durationOrZero is duration that also accepts 0 (off).
+func (l *loader) durationOrZero(name string, def time.Duration) time.Duration {
+	if v := strings.TrimSpace(l.get(name)); v == "0" || v == "0s" {
+		return 0
+	}
+	return l.duration(name, def)
 }
 
 // ParseDuration parses Go durations and whole days ("30d").

@@ -378,3 +378,24 @@ func merge(a, b map[string]string) map[string]string {
 	}
 	return out
 }
+
+func TestShutdownDeadlines(t *testing.T) {
+	prod := mustLoad(t, productionEnv())
+	if prod.ShutdownDrain != 5*time.Second || prod.ShutdownTimeout != 20*time.Second {
+		t.Errorf("production: drain %s, timeout %s", prod.ShutdownDrain, prod.ShutdownTimeout)
+	}
+	if c := mustLoad(t, map[string]string{"APP_ENV": "test"}); c.ShutdownDrain != 0 || c.ShutdownTimeout != 20*time.Second {
+		t.Errorf("test: drain %s, timeout %s", c.ShutdownDrain, c.ShutdownTimeout)
+	}
+	c := mustLoad(t, merge(productionEnv(), map[string]string{"SHUTDOWN_DRAIN": "0", "SHUTDOWN_TIMEOUT": "45s"}))
+	if c.ShutdownDrain != 0 || c.ShutdownTimeout != 45*time.Second {
+		t.Errorf("set: drain %s, timeout %s", c.ShutdownDrain, c.ShutdownTimeout)
+	}
+	for _, kv := range []map[string]string{{"SHUTDOWN_DRAIN": "-1s"}, {"SHUTDOWN_TIMEOUT": "0"}, {"SHUTDOWN_TIMEOUT": "soon"}} {
+		for name := range kv {
+			if msg := loadErr(t, merge(map[string]string{"APP_ENV": "test"}, kv)); !strings.Contains(msg, name) {
+				t.Errorf("%v: error %q does not name %s", kv, msg, name)
+			}
+		}
+	}
+}

@@ -20,9 +20,6 @@ import (
 	"github.com/axonhq/axon/platform/web"
 )
 
-// shutdownGrace bounds how long in-flight requests and jobs get after SIGTERM.
-const shutdownGrace = 25 * time.Second
-
 func runServe(ctx context.Context, o *Options, withWorker bool, role string) error {
 	p, err := boot(ctx, o, role, true)
 	if err != nil {
@@ -35,6 +32,8 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 	}
 
 	e := BuildHTTP(p.deps, reg, p.redisPing(), p.started)
+	drain := &web.Drain{}
+	e.Pre(drain.Middleware())
 	if hub := p.deps.Hub; hub != nil {
 		// One LISTEN connection per replica. Its SSE streams never go idle, so the hub closes
 		// them as soon as the HTTP shutdown begins (clients reconnect to another replica).
@@ -58,8 +57,8 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 	p.log.Info("api listening", "addr", ln.Addr().String(), "withWorker", withWorker, "version", o.Version)
 
 	if worker != nil {
-		if err := worker.Start(ctx); err != nil {
-			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+		if err := startWorker(ctx, worker); err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 			defer cancel()
 			return errors.Join(err, e.Shutdown(sctx))
 		}
@@ -73,12 +72,29 @@ func runServe(ctx context.Context, o *Options, withWorker bool, role string) err
 			return err
 		}
 	}
-	p.log.Info("shutting down", "grace", shutdownGrace.String())
-	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownGrace)
+	// The shutdown sequence (docs/operations.md, "Shutdown"): /health fails for the drain
+	// while every request is still served, then the listener closes, the realtime hub ends
+	// its SSE streams with a retry hint (RegisterOnShutdown above), in-flight requests finish
+	// within SHUTDOWN_TIMEOUT, and the in-process workers stop like `work`'s.
+	p.log.Info("shutting down", "drain", p.cfg.ShutdownDrain.String(), "timeout", p.cfg.ShutdownTimeout.String())
+	drain.Start()
+	if p.cfg.ShutdownDrain > 0 {
+		select {
+		case <-time.After(p.cfg.ShutdownDrain):
+		case err := <-srvErr:
+			p.log.Error("the server stopped during the drain", "err", err)
+		}
+	}
+	p.log.Info("drained; closing the listener and finishing in-flight requests")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.cfg.ShutdownTimeout)
 	defer cancel()
 	err = e.Shutdown(sctx)
+	if err != nil {
+		p.log.Error("in-flight requests did not finish within SHUTDOWN_TIMEOUT; closing their connections", "err", err)
+		_ = e.Close()
+	}
 	if worker != nil {
-		err = errors.Join(err, worker.Stop(sctx))
+		err = errors.Join(err, stopWorker(ctx, p, worker))
 	}
 	return err
 }

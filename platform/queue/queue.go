@@ -175,12 +175,19 @@ func addRescue(o *WorkerOptions) ([]*river.PeriodicJob, map[string]river.QueueCo
 	return append(periodic, rescuePeriodic(every)), queues, nil
 }
 
-// Stop stops the client gracefully within ctx (finishing in-flight jobs), then closes the
-// listener pool.
+// HardStopTimeout is how long Stop waits, once it has cancelled the running jobs' contexts,
+// for their workers to return.
+const HardStopTimeout = 5 * time.Second
+
+// Stop stops the client gracefully within ctx: no more fetching, running jobs finish. When
+// ctx ends first, it cancels the running jobs' contexts (River's StopAndCancel) and waits up
+// to HardStopTimeout: a worker that returns its context's error has its job made available
+// again at once, the attempt not counted (River v0.51, JobSetStateInterrupted). Then it
+// closes the listener pool.
 func (w *Worker) Stop(ctx context.Context) error {
 	err := w.Client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) {
-		hard, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		hard, cancel := context.WithTimeout(context.Background(), HardStopTimeout)
 		defer cancel()
 		err = w.StopAndCancel(hard)
 	}
