@@ -3,6 +3,8 @@ package observe
 import (
 	"context"
 	"log/slog"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/getsentry/sentry-go"
@@ -14,6 +16,8 @@ type SentryOptions struct {
 	Env        string
 	Release    string
 	Production bool
+	// Transport replaces the HTTP transport to the DSN (tests record the events with it).
+	Transport sentry.Transport
 }
 
 // InitSentry starts Sentry when a DSN is set and returns a flush function. Traces are sampled
@@ -27,23 +31,14 @@ func InitSentry(o SentryOptions) (flush func(), err error) {
 		rate = 0.1
 	}
 	err = sentry.Init(sentry.ClientOptions{
-		Dsn:              o.DSN,
-		Environment:      o.Env,
-		Release:          o.Release,
-		EnableTracing:    true,
-		TracesSampleRate: rate,
-		BeforeSend: func(ev *sentry.Event, _ *sentry.EventHint) *sentry.Event {
-			if ev.Request != nil {
-				for k := range ev.Request.Headers {
-					if IsSecretKey(k) {
-						ev.Request.Headers[k] = Redacted
-					}
-				}
-				ev.Request.Cookies = ""
-				ev.Request.Data = ""
-			}
-			return ev
-		},
+		Dsn:                   o.DSN,
+		Environment:           o.Env,
+		Release:               o.Release,
+		EnableTracing:         true,
+		TracesSampleRate:      rate,
+		Transport:             o.Transport,
+		BeforeSend:            func(ev *sentry.Event, _ *sentry.EventHint) *sentry.Event { return Scrub(ev) },
+		BeforeSendTransaction: func(ev *sentry.Event, _ *sentry.EventHint) *sentry.Event { return Scrub(ev) },
 	})
 	if err != nil {
 		return func() {}, err
@@ -73,4 +68,35 @@ func Report(ctx context.Context, log *slog.Logger, msg string, err error, attrs 
 		s.SetContext("axon", ctxVals)
 		hub.CaptureException(err)
 	})
+}
+
+// Scrub removes what an event must not carry from its request: secret headers' values,
+// cookies, the body, and every query parameter's value (query strings carry the EventSource
+// access_token and the e-mail webhook's key). It returns ev.
+func Scrub(ev *sentry.Event) *sentry.Event {
+	if ev == nil || ev.Request == nil {
+		return ev
+	}
+	for k := range ev.Request.Headers {
+		if IsSecretKey(k) {
+			ev.Request.Headers[k] = Redacted
+		}
+	}
+	ev.Request.Cookies = ""
+	ev.Request.Data = ""
+	if ev.Request.QueryString != "" {
+		q, err := url.ParseQuery(ev.Request.QueryString)
+		if err != nil {
+			ev.Request.QueryString = Redacted
+		} else {
+			for k := range q {
+				q[k] = []string{Redacted}
+			}
+			ev.Request.QueryString = q.Encode()
+		}
+	}
+	if u, _, found := strings.Cut(ev.Request.URL, "?"); found {
+		ev.Request.URL = u
+	}
+	return ev
 }
