@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getsentry/sentry-go"
 	sentryecho "github.com/getsentry/sentry-go/echo"
 	"github.com/google/uuid"
 	"github.com/labstack/echo/v4"
@@ -80,7 +81,7 @@ func New(o Options) *echo.Echo {
 		e.Use(o.Observe)
 	}
 	e.Use(AccessLog(o.Logger))
-	e.Use(sentryecho.New(sentryecho.Options{Repanic: true}))
+	e.Use(sentryecho.New(sentryecho.Options{Repanic: true}), sentryHubOnContext)
 	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{
 		DisableErrorHandler: false,
 		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
@@ -191,6 +192,19 @@ func limitHeaders(c echo.Context, d cache.Decision) error {
 		return apperr.E(apperr.RateLimited, "Too many requests; retry later")
 	}
 	return nil
+}
+
+// sentryHubOnContext puts the request's Sentry hub (sentryecho keeps it in echo's context
+// only) on the request's context, so that what module code reports with observe.Report
+// while serving a request carries that request (method, URL, filtered headers).
+func sentryHubOnContext(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if hub := sentryecho.GetHubFromContext(c); hub != nil {
+			r := c.Request()
+			c.SetRequest(r.WithContext(sentry.SetHubOnContext(r.Context(), hub)))
+		}
+		return next(c)
+	}
 }
 
 var requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._:\-]{1,128}$`)
