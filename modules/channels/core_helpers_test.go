@@ -113,7 +113,7 @@ type coreOptions struct {
 
 var testBoxKey = []byte("0123456789abcdef0123456789abcdef")
 
-func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
+func newCoreEnv(t testing.TB, o coreOptions) *coreEnv {
 	t.Helper()
 	ce := &coreEnv{resp: &scriptedResponder{inFlight: map[string]int{}, summary: "- Customer asks for a human\n- Nothing tried yet"}}
 	box, err := secretbox.New(testBoxKey, nil)
@@ -159,7 +159,7 @@ func newCoreEnv(t *testing.T, o coreOptions) *coreEnv {
 }
 
 // agent creates an agent through the API and returns its id.
-func (ce *coreEnv) agent(t *testing.T, w apitest.Workspace, body map[string]any) string {
+func (ce *coreEnv) agent(t testing.TB, w apitest.Workspace, body map[string]any) string {
 	t.Helper()
 	b := map[string]any{"name": "Support", "systemPrompt": "You help customers."}
 	for k, v := range body {

@@ -26,7 +26,7 @@ type hookEnv struct {
 	fake *fakeplatforms.Server
 }
 
-func newHookEnv(t *testing.T) *hookEnv {
+func newHookEnv(t testing.TB) *hookEnv {
 	t.Helper()
 	fake := fakeplatforms.New(t)
 	return &hookEnv{coreEnv: newCoreEnv(t, coreOptions{platforms: fake, apiBase: testAPIBase}), fake: fake}
@@ -34,7 +34,7 @@ func newHookEnv(t *testing.T) *hookEnv {
 
 // channel configures and activates the workspace's channel of type typ with the fake's
 // credentials, links it to agent and returns its webhook path (with the query, for EMAIL).
-func (he *hookEnv) channel(t *testing.T, w apitest.Workspace, agent, typ string) string {
+func (he *hookEnv) channel(t testing.TB, w apitest.Workspace, agent, typ string) string {
 	t.Helper()
 	body := map[string]any{"isActive": true}
 	if creds := he.fake.ChannelCreds(typ); creds != nil {
