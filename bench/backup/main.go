@@ -477,21 +477,23 @@ func objectSize(ctx context.Context, c *s3.Client, key string) (int64, error) {
 // databases and returns how many differ.
 func compareCounts(ctx context.Context, src, dst *sql.DB) (int, error) {
 	tables := map[string]bool{}
-	for _, d := range []*sql.DB{src, dst} {
-		rows, err := d.QueryContext(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public' ORDER BY 1`)
+	list := func(d *sql.DB) error {
+		rows, err := d.QueryContext(ctx, `SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
 		if err != nil {
-			return 0, err
+			return err
 		}
+		defer rows.Close()
 		for rows.Next() {
 			var t string
 			if err := rows.Scan(&t); err != nil {
-				rows.Close()
-				return 0, err
+				return err
 			}
 			tables[t] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		return rows.Err()
+	}
+	for _, d := range []*sql.DB{src, dst} {
+		if err := list(d); err != nil {
 			return 0, err
 		}
 	}

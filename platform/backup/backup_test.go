@@ -86,19 +86,24 @@ func sameRowCounts(t *testing.T, srcURL, dstURL string) {
 	t.Helper()
 	counts := func(url string) map[string]int64 {
 		db := open(t, url)
-		rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
-		if err != nil {
-			t.Fatal(err)
-		}
 		var names []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
+		func() {
+			rows, err := db.Query(`SELECT tablename FROM pg_tables WHERE schemaname = 'public'`)
+			if err != nil {
 				t.Fatal(err)
 			}
-			names = append(names, n)
-		}
-		rows.Close()
+			defer rows.Close()
+			for rows.Next() {
+				var n string
+				if err := rows.Scan(&n); err != nil {
+					t.Fatal(err)
+				}
+				names = append(names, n)
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+		}()
 		out := map[string]int64{}
 		for _, n := range names {
 			var c int64
