@@ -68,7 +68,9 @@ func (w *inboundWorker) NextRetry(j *river.Job[ProcessInboundArgs]) time.Time {
 // Timeout bounds one attempt: waiting for the conversation's turn (another message of the
 // same customer being answered), the completion (30 s) and scoring. A worker that dies
 // mid-job is rescued after this plus a margin (platform/queue/rescue.go).
-func (w *inboundWorker) Timeout(*river.Job[ProcessInboundArgs]) time.Duration { return 90 * time.Second }
+func (w *inboundWorker) Timeout(*river.Job[ProcessInboundArgs]) time.Duration {
+	return 90 * time.Second
+}
 
 func (w *inboundWorker) Work(ctx context.Context, j *river.Job[ProcessInboundArgs]) error {
 	return jobErr(w.svc.ProcessInbound(ctx, j.Args.WorkspaceID, j.Args.InboundID))
@@ -131,4 +133,3 @@ func jobErr(err error) error {
 	}
 	return err
 }
-

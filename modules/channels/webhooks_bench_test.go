@@ -78,8 +78,10 @@ func BenchmarkWebhookAccept(b *testing.B) {
 
 	barePerSec, bareP99 := runConcurrent(b, n, func(i int) error {
 		return he.mod.svc.db.InTx(ctx, func(tx *sqlx.Tx) error {
-			id, err := he.mod.svc.st.insertInbound(ctx, tx, newInbound{WorkspaceID: w.ID, ChannelID: chID,
-				ExternalID: fmt.Sprintf("bare-%d-%d", b.N, i), Sender: "+15550001111", Content: "Hello"})
+			id, err := he.mod.svc.st.insertInbound(ctx, tx, newInbound{
+				WorkspaceID: w.ID, ChannelID: chID,
+				ExternalID: fmt.Sprintf("bare-%d-%d", b.N, i), Sender: "+15550001111", Content: "Hello",
+			})
 			if err != nil {
 				return err
 			}
@@ -125,8 +127,10 @@ func BenchmarkSendJob(b *testing.B) {
 	n := max(b.N, 100)
 	ids := make([]string, n)
 	for i := range n {
-		rep, err := he.mod.svc.Respond(ctx, Inbound{WorkspaceID: w.ID, AgentID: ag, ChannelType: "WHATSAPP",
-			CustomerID: fmt.Sprintf("+1555%07d", i), Content: "hi"}, nil)
+		rep, err := he.mod.svc.Respond(ctx, Inbound{
+			WorkspaceID: w.ID, AgentID: ag, ChannelType: "WHATSAPP",
+			CustomerID: fmt.Sprintf("+1555%07d", i), Content: "hi",
+		}, nil)
 		if err != nil || rep.Message == nil {
 			b.Fatalf("%+v %v", rep, err)
 		}

@@ -62,14 +62,18 @@ func (he *hookEnv) post(path string, body []byte, header map[string]string) *api
 
 // signedWA posts a WhatsApp payload signed with the fake's app secret.
 func (he *hookEnv) signedWA(path string, body []byte) *apitest.Response {
-	return he.post(path, body, map[string]string{"Content-Type": "application/json",
-		"X-Hub-Signature-256": fakeplatforms.SignMeta(body, he.fake.Creds().AppSecret)})
+	return he.post(path, body, map[string]string{
+		"Content-Type":        "application/json",
+		"X-Hub-Signature-256": fakeplatforms.SignMeta(body, he.fake.Creds().AppSecret),
+	})
 }
 
 // twilio posts a Twilio form to path, signed for the URL Twilio would call.
 func (he *hookEnv) twilio(path string, form url.Values) *apitest.Response {
-	return he.post(path, []byte(form.Encode()), map[string]string{"Content-Type": "application/x-www-form-urlencoded",
-		"X-Twilio-Signature": fakeplatforms.SignTwilio(testAPIBase+path, form, he.fake.Creds().AuthToken)})
+	return he.post(path, []byte(form.Encode()), map[string]string{
+		"Content-Type":       "application/x-www-form-urlencoded",
+		"X-Twilio-Signature": fakeplatforms.SignTwilio(testAPIBase+path, form, he.fake.Creds().AuthToken),
+	})
 }
 
 // processAll runs the process_inbound jobs of the workspace, then its send_message jobs,

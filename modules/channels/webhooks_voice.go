@@ -168,4 +168,3 @@ func turnURL(u string) string {
 	u, _, _ = strings.Cut(u, "?")
 	return strings.TrimSuffix(u, "/turn") + "/turn"
 }
-
