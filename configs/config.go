@@ -106,6 +106,10 @@ type Config struct {
 	AdminPassword string
 	BackupCron    string
 
+	// WorkerMetricsPort is `work`'s own /health and /metrics port (WORKER_METRICS_PORT,
+	// default 9091; 0: none, the test environment's default).
+	WorkerMetricsPort int
+
 	// ShutdownDrain is how long serve keeps answering, with /health at 503, after SIGTERM
 	// before it closes its listener (SHUTDOWN_DRAIN; 0 in development and test).
 	ShutdownDrain time.Duration
@@ -165,6 +169,10 @@ func Load(getenv func(string) string) (*Config, error) {
 	c := &Config{Env: env}
 
 	c.Port = l.int("PORT", 3001, 1, 65535)
+	c.WorkerMetricsPort = l.int("WORKER_METRICS_PORT", 9091, 0, 65535)
+	if c.WorkerMetricsPort != 0 && c.WorkerMetricsPort == c.Port {
+		l.fail("WORKER_METRICS_PORT", fmt.Sprintf("0 or a port other than PORT (both %d)", c.Port))
+	}
 	c.APIBaseURL = strings.TrimRight(l.str("API_BASE_URL", fmt.Sprintf("http://localhost:%d", c.Port)), "/")
 	l.url("API_BASE_URL", c.APIBaseURL)
 	for _, o := range strings.Split(l.str("FRONTEND_URL", ""), ",") {
@@ -346,6 +354,7 @@ func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(
 		slog.String("env", c.Env),
 		slog.Int("port", c.Port),
+		slog.Int("workerMetricsPort", c.WorkerMetricsPort),
 		slog.String("apiBaseUrl", maskURL(c.APIBaseURL)),
 		slog.Any("frontendUrl", c.FrontendURL),
 		slog.Any("trustedProxies", c.TrustedProxies),

@@ -52,8 +52,8 @@ func TestDefaultsDevelopment(t *testing.T) {
 	if c.Env != EnvDevelopment || !c.Development() || c.Production() {
 		t.Fatalf("env = %q, want development", c.Env)
 	}
-	if c.Port != 3001 || c.APIBaseURL != "http://localhost:3001" {
-		t.Errorf("port/api = %d %q", c.Port, c.APIBaseURL)
+	if c.Port != 3001 || c.APIBaseURL != "http://localhost:3001" || c.WorkerMetricsPort != 9091 {
+		t.Errorf("port/api/worker metrics = %d %q %d", c.Port, c.APIBaseURL, c.WorkerMetricsPort)
 	}
 	if got := strings.Join(c.FrontendURL, ","); got != "http://localhost:3000,http://localhost:5173" {
 		t.Errorf("FrontendURL = %q", got)
@@ -95,6 +95,9 @@ func TestDefaultsTest(t *testing.T) {
 	}
 	if got := strings.Join(c.FrontendURL, ","); got != "http://localhost:3000" {
 		t.Errorf("FrontendURL = %q", got)
+	}
+	if c.WorkerMetricsPort != 0 {
+		t.Errorf("WorkerMetricsPort = %d, want 0 (tests start several workers at once)", c.WorkerMetricsPort)
 	}
 }
 
@@ -162,6 +165,8 @@ func TestValidationErrorsNameVariableAndForm(t *testing.T) {
 	}{
 		{"bad port", map[string]string{"PORT": "http"}, []string{"PORT", "an integer from 1 to 65535", `"http"`}},
 		{"port out of range", map[string]string{"PORT": "70000"}, []string{"PORT", "an integer from 1 to 65535"}},
+		{"bad worker metrics port", map[string]string{"WORKER_METRICS_PORT": "-1"}, []string{"WORKER_METRICS_PORT", "an integer from 0 to 65535", `"-1"`}},
+		{"worker metrics port is PORT", map[string]string{"PORT": "4000", "WORKER_METRICS_PORT": "4000"}, []string{"WORKER_METRICS_PORT", "other than PORT"}},
 		{
 			"short JWT secret in production", merge(productionEnv(), map[string]string{"JWT_SECRET": "short"}),
 			[]string{"JWT_SECRET", "at least 32 bytes"},
