@@ -42,6 +42,9 @@ func (c *slowConnector) observe(ctx context.Context, query string, start time.Ti
 type slowConn struct {
 	driver.Conn
 	c *slowConnector
+	// stmts are this connection's prepared statements of queries with arguments (stmts.go).
+	stmts map[string]driver.Stmt
+	inTx  bool
 }
 
 var (
@@ -57,16 +60,58 @@ var (
 
 func (s *slowConn) QueryContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Rows, error) {
 	defer s.c.observe(ctx, q, time.Now())
+	st, err := s.prepared(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		rows, err := st.(driver.StmtQueryContext).QueryContext(ctx, args)
+		if err == nil || !s.stale(q, err) {
+			return rows, err
+		}
+	}
 	return s.Conn.(driver.QueryerContext).QueryContext(ctx, q, args)
 }
 
 func (s *slowConn) ExecContext(ctx context.Context, q string, args []driver.NamedValue) (driver.Result, error) {
 	defer s.c.observe(ctx, q, time.Now())
+	st, err := s.prepared(ctx, q, args)
+	if err != nil {
+		return nil, err
+	}
+	if st != nil {
+		res, err := st.(driver.StmtExecContext).ExecContext(ctx, args)
+		if err == nil || !s.stale(q, err) {
+			return res, err
+		}
+	}
 	return s.Conn.(driver.ExecerContext).ExecContext(ctx, q, args)
 }
 
 func (s *slowConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	return s.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	tx, err := s.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	s.inTx = true
+	return connTx{Tx: tx, conn: s}, nil
+}
+
+// connTx notes the end of the connection's transaction (stmts.go: a stale statement is
+// retried unprepared only outside one).
+type connTx struct {
+	driver.Tx
+	conn *slowConn
+}
+
+func (t connTx) Commit() error {
+	t.conn.inTx = false
+	return t.Tx.Commit()
+}
+
+func (t connTx) Rollback() error {
+	t.conn.inTx = false
+	return t.Tx.Rollback()
 }
 
 func (s *slowConn) PrepareContext(ctx context.Context, q string) (driver.Stmt, error) {
