@@ -24,11 +24,14 @@
 //
 //	go run ./bench/knowledge                       # 100k rows, 20 agents (~20 min on 2 cores)
 //	go run ./bench/knowledge -rows 20000 -insert 300
+//	go run ./bench/knowledge -quick -json out.json # bench/all: the application's index only,
+//	                                               # the agent-filtered search and its exact scan
 package main
 
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"math"
@@ -56,6 +59,8 @@ type options struct {
 	insert  int
 	batch   int
 	keep    bool
+	quick   bool   // only the vector variant (the application's index), only filtered search
+	json    string // write the filtered search's numbers to this file (bench/all)
 }
 
 func main() {
@@ -68,6 +73,8 @@ func main() {
 	flag.IntVar(&o.insert, "insert", 600, "rows inserted into each table to measure the insert rate")
 	flag.IntVar(&o.batch, "batch", 50, "rows per insert transaction (one document's chunks)")
 	flag.BoolVar(&o.keep, "keep", false, "keep the benchmark database")
+	flag.BoolVar(&o.quick, "quick", false, "only the application's index (vector) and the agent-filtered search with its exact scan")
+	flag.StringVar(&o.json, "json", "", "write the agent-filtered search's p50/p95/recall/min rows and the exact scan's p95 to this file")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "knowledge:", err)
@@ -138,6 +145,10 @@ type row struct {
 }
 
 func run(ctx context.Context, o options) error {
+	vs := variants
+	if o.quick {
+		vs, o.insert = variants[:1], 0
+	}
 	admin, err := sql.Open("postgres", withDB(o.base, "postgres"))
 	if err != nil {
 		return err
@@ -188,7 +199,7 @@ func run(ctx context.Context, o options) error {
 	}
 
 	// Bulk load, without vector indexes.
-	for i, v := range variants {
+	for i, v := range vs {
 		start := time.Now()
 		if err := copyRows(ctx, db, v.table, data, 0, 5000); err != nil {
 			return err
@@ -209,7 +220,9 @@ func run(ctx context.Context, o options) error {
 	exactAll := make([][]int64, len(queries))
 	exactAgent := make([][]int64, len(queries))
 	for qi, q := range queries {
-		exactAll[qi] = exactTop(data, q.vec, 10, -1)
+		if !o.quick {
+			exactAll[qi] = exactTop(data, q.vec, 10, -1)
+		}
 		exactAgent[qi] = exactTop(data, q.vec, 10, q.agent)
 	}
 
@@ -219,9 +232,13 @@ func run(ctx context.Context, o options) error {
 	}
 	defer conn.Close()
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "measure\tvector\thalfvec")
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.name
+	}
+	fmt.Fprintln(tw, "measure\t"+strings.Join(names, "\t"))
 	var builds, sizes []string
-	for _, v := range variants {
+	for _, v := range vs {
 		fmt.Printf("building the %s index...\n", v.name)
 		if _, err := conn.ExecContext(ctx, `SET maintenance_work_mem = '1GB'`); err != nil {
 			return err
@@ -238,12 +255,12 @@ func run(ctx context.Context, o options) error {
 		_ = conn.QueryRowContext(ctx, `SELECT pg_relation_size($1) / 1048576.0`, v.table+"_hnsw").Scan(&mb)
 		sizes = append(sizes, fmt.Sprintf("%.0f MB", mb))
 	}
-	fmt.Fprintf(tw, "HNSW build time (maintenance_work_mem 1GB)\t%s\t%s\n", builds[0], builds[1])
-	fmt.Fprintf(tw, "index size\t%s\t%s\n", sizes[0], sizes[1])
+	fmt.Fprintf(tw, "HNSW build time (maintenance_work_mem 1GB)\t%s\n", strings.Join(builds, "\t"))
+	fmt.Fprintf(tw, "index size\t%s\n", strings.Join(sizes, "\t"))
 
 	// Warm both indexes so the first measured queries do not pay for cold reads.
 	for _, q := range queries[:min(20, len(queries))] {
-		for _, v := range variants {
+		for _, v := range vs {
 			if _, err := searchAll(ctx, conn, v, q.vec, 100); err != nil {
 				return err
 			}
@@ -256,14 +273,14 @@ func run(ctx context.Context, o options) error {
 		rows   []int
 		plan   string
 	}
-	measure := func(label string, search func(v variant, q row, qi int, withPlan bool) ([]int64, string, error), exact [][]int64, showRows bool) error {
-		st := make([]stats, len(variants))
+	measure := func(label string, search func(v variant, q row, qi int, withPlan bool) ([]int64, string, error), exact [][]int64, showRows bool) ([]stats, error) {
+		st := make([]stats, len(vs))
 		for qi, q := range queries {
-			for vi, v := range variants {
+			for vi, v := range vs {
 				start := time.Now()
 				ids, plan, err := search(v, q, qi, qi == 0)
 				if err != nil {
-					return err
+					return nil, err
 				}
 				st[vi].lat = append(st[vi].lat, time.Since(start))
 				st[vi].recall += overlap(ids, exact[qi])
@@ -273,7 +290,7 @@ func run(ctx context.Context, o options) error {
 				}
 			}
 		}
-		cells := make([]string, len(variants))
+		cells := make([]string, len(vs))
 		for vi, s := range st {
 			p50, p95 := pct(s.lat)
 			cells[vi] = fmt.Sprintf("p50 %.1f ms, p95 %.1f ms, recall@10 %.3f", ms(p50), ms(p95), s.recall/float64(len(queries)))
@@ -286,11 +303,14 @@ func run(ctx context.Context, o options) error {
 			}
 			cells[vi] += " [" + s.plan + "]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", label, cells[0], cells[1])
-		return nil
+		fmt.Fprintf(tw, "%s\t%s\n", label, strings.Join(cells, "\t"))
+		return st, nil
 	}
 	for _, ef := range []int{40, 100} {
-		err := measure(fmt.Sprintf("top-10, all rows, ef_search=%d", ef), func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
+		if o.quick {
+			break
+		}
+		_, err := measure(fmt.Sprintf("top-10, all rows, ef_search=%d", ef), func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
 			plan := ""
 			if withPlan {
 				var err error
@@ -305,11 +325,38 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	}
-	for _, mode := range []string{"off", "relaxed_order"} {
-		err := measure("top-10, agent filter, ef_search=100, iterative_scan="+mode, func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
+	modes := []string{"off", "relaxed_order"}
+	if o.quick {
+		modes = modes[1:]
+	}
+	var filtered []stats
+	for _, mode := range modes {
+		st, err := measure("top-10, agent filter, ef_search=100, iterative_scan="+mode, func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
 			return searchAgent(ctx, conn, v, q.vec, q.agent, mode, withPlan)
 		}, exactAgent, true)
 		if err != nil {
+			return err
+		}
+		filtered = st
+	}
+	// The exact scan the index replaces: the same query without index scans (the agent's
+	// rows through a bitmap scan, every distance computed and sorted).
+	exact, err := measure("top-10, agent filter, exact scan (no index scan)", func(v variant, q row, _ int, withPlan bool) ([]int64, string, error) {
+		return searchAgent(ctx, conn, v, q.vec, q.agent, "exact", withPlan)
+	}, exactAgent, true)
+	if err != nil {
+		return err
+	}
+	if o.json != "" {
+		f, x := filtered[0], exact[0]
+		p50, p95 := pct(f.lat)
+		xp50, xp95 := pct(x.lat)
+		b, _ := json.Marshal(map[string]float64{
+			"rows": float64(o.rows), "agents": float64(o.agents), "queries": float64(len(queries)),
+			"p50_ms": ms(p50), "p95_ms": ms(p95), "recall": f.recall / float64(len(queries)),
+			"min_rows": float64(slices.Min(f.rows)), "exact_p50_ms": ms(xp50), "exact_p95_ms": ms(xp95),
+		})
+		if err := os.WriteFile(o.json, b, 0o600); err != nil {
 			return err
 		}
 	}
@@ -328,9 +375,11 @@ func run(ctx context.Context, o options) error {
 			elapsed[ti] += time.Since(start)
 		}
 	}
-	rate := func(i int) string { return fmt.Sprintf("%.0f rows/s", float64(len(extra))/elapsed[i].Seconds()) }
-	fmt.Fprintf(tw, "insert into the indexed table (COPY, %d rows per tx)\t%s\t%s\n", o.batch, rate(0), rate(1))
-	fmt.Fprintf(tw, "insert into a table without vector index (same batches)\t%s\t\n", rate(2))
+	if o.insert > 0 {
+		rate := func(i int) string { return fmt.Sprintf("%.0f rows/s", float64(len(extra))/elapsed[i].Seconds()) }
+		fmt.Fprintf(tw, "insert into the indexed table (COPY, %d rows per tx)\t%s\t%s\n", o.batch, rate(0), rate(1))
+		fmt.Fprintf(tw, "insert into a table without vector index (same batches)\t%s\t\n", rate(2))
+	}
 	return tw.Flush()
 }
 
@@ -354,7 +403,11 @@ func searchAgent(ctx context.Context, conn *sql.Conn, v variant, q []float32, ag
 		return nil, "", err
 	}
 	defer tx.Rollback() //nolint:errcheck
-	if _, err := tx.ExecContext(ctx, `SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = `+mode); err != nil {
+	set := `SET LOCAL hnsw.ef_search = 100; SET LOCAL hnsw.iterative_scan = ` + mode
+	if mode == "exact" {
+		set = `SET LOCAL enable_indexscan = off`
+	}
+	if _, err := tx.ExecContext(ctx, set); err != nil {
 		return nil, "", err
 	}
 	query := `WITH r AS MATERIALIZED (
