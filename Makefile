@@ -21,7 +21,7 @@ APP_ENV      ?= test
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help setup dev test lint build bench eval
+.PHONY: help setup dev test test-security fuzz lint build bench eval
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -38,6 +38,25 @@ test: export REDIS_URL := $(REDIS_URL)
 test: export AXON_REQUIRE_TOOLS := 1
 test: setup ## Run all tests with -race against local Postgres/Redis (stripe-mock and versitygw required)
 	$(GO) test -race -count=1 -p 2 -timeout 15m ./...
+
+test-security: export APP_ENV := $(APP_ENV)
+test-security: export DATABASE_URL := $(DATABASE_URL)
+test-security: export REDIS_URL := $(REDIS_URL)
+test-security: ## Security suite: tenant-isolation matrix, JWT attacks, refresh reuse, rate-limit evasion, secret leaks (security_*_test.go; also part of `make test`)
+	$(GO) test -race -count=1 -run '^TestSecurity' .
+
+FUZZTIME ?= 10s
+fuzz: export APP_ENV := $(APP_ENV)
+fuzz: export DATABASE_URL := $(DATABASE_URL)
+fuzz: export REDIS_URL := $(REDIS_URL)
+fuzz: ## Run every Fuzz target for FUZZTIME each (default 10s); `go test` runs only their seed corpora
+	@for f in $$(grep -rl --include='*_test.go' '^func Fuzz' . | sort); do \
+	  pkg=$$(dirname "$$f"); \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$f"); do \
+	    echo "fuzz $$pkg $$name ($(FUZZTIME))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
+	  done; \
+	done
 
 lint: ## gofmt check, go vet, and golangci-lint when installed
 	@out="$$($(GOFMT) -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
