@@ -2,7 +2,10 @@ package pg
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"syscall"
 
 	"github.com/lib/pq"
 
@@ -53,6 +56,34 @@ func IsUniqueViolation(err error, constraint ...string) bool {
 		if c == want {
 			return true
 		}
+	}
+	return false
+}
+
+// IsUnavailable reports an error that means the database cannot be used right now rather
+// than a bug: the connection was refused, reset or lost mid-query, the server is starting,
+// shutting down or out of connection slots, or no pooled connection became free within
+// pool_timeout. The HTTP layer answers such errors with 503, so that clients (and the
+// platforms that redeliver webhooks) retry.
+func IsUnavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	for _, target := range []error{
+		ErrPoolTimeout, driver.ErrBadConn, io.ErrUnexpectedEOF,
+		syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.EPIPE,
+	} {
+		if errors.Is(err, target) {
+			return true
+		}
+	}
+	var pe *pq.Error
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "57P01", "57P02", "57P03", "53300": // admin/crash shutdown, cannot connect now, too many connections
+			return true
+		}
+		return pe.Code.Class() == "08" // connection exception
 	}
 	return false
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/observe"
+	"github.com/axonhq/axon/platform/pg"
 )
 
 // ErrorBody is the API's error shape: {"error","message","statusCode","details"?}
@@ -45,6 +46,9 @@ func ErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 				ctx = sentry.SetHubOnContext(ctx, hub)
 			}
 			observe.Report(ctx, log, "request failed", err, attrs...)
+		} else if ae.Code == apperr.ServiceUnavailable && pg.IsUnavailable(err) {
+			log.WarnContext(c.Request().Context(), "request failed: database unavailable",
+				"requestId", c.Response().Header().Get(echo.HeaderXRequestID), "path", c.Path(), "err", err)
 		}
 		body := ErrorBody{Error: string(ae.Code), Message: ae.Message, StatusCode: status, Details: ae.Details}
 		if ae.Code == apperr.Internal {
@@ -70,9 +74,19 @@ func sentryHub(c echo.Context) *sentry.Hub {
 	return nil
 }
 
-// toAppError maps echo's own errors (routing, binding, body limit) onto contract codes.
+// dbUnavailable is the answer while the database cannot be reached (pg.IsUnavailable):
+// 503, so that the client retries, instead of a 500.
+func dbUnavailable(err error) *apperr.Error {
+	return apperr.Wrap(apperr.ServiceUnavailable, "The service is temporarily unavailable; try again shortly", err)
+}
+
+// toAppError maps echo's own errors (routing, binding, body limit) onto contract codes, and
+// an unexpected error that is the database being unreachable onto 503.
 func toAppError(err error) *apperr.Error {
 	if ae := apperr.As(err); ae != nil {
+		if ae.Code == apperr.Internal && pg.IsUnavailable(err) {
+			return dbUnavailable(err)
+		}
 		return ae
 	}
 	var he *echo.HTTPError
@@ -102,6 +116,9 @@ func toAppError(err error) *apperr.Error {
 		if he.Code >= 400 && he.Code < 500 {
 			return apperr.E(apperr.Validation, msg)
 		}
+	}
+	if pg.IsUnavailable(err) {
+		return dbUnavailable(err)
 	}
 	return apperr.Wrap(apperr.Internal, apperr.InternalMessage, err)
 }
