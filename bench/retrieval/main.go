@@ -5,9 +5,10 @@
 // asks the customer questions of testdata/questions.json and reports:
 //
 //   - top-1, top-5 and MRR (over the first 20) of the chunk that holds the answer, for the
-//     vector leg (exact cosine order), the full-text leg (English stemming, any of the
-//     query's words, ts_rank_cd), their reciprocal-rank fusion (k = 60), and the
-//     Retriever the agent uses (ingestion's Search, with its threshold, k = 5);
+//     Retriever's own legs, read from the ranks its hits carry (one Search of 20 hits with
+//     no similarity cut-off): the vector leg, the full-text leg (English stemming, any of
+//     the query's words, BM25), their weighted reciprocal-rank fusion, and what the agent
+//     gets (Search with its threshold, k = 5);
 //   - for each question, the agent's answer through the real Responder (agents module):
 //     for the questions the knowledge does not answer, how often it says it does not know
 //     or hands off; for the others, how often the reply contains the fact and cites its
@@ -56,7 +57,6 @@ import (
 const (
 	localBase = "http://axon.invalid"
 	poolK     = 20 // ranks looked at for MRR
-	rrfK      = 60
 )
 
 type corpus struct {
@@ -262,8 +262,8 @@ func run(t *runner, verbose, forceOffline bool) {
 		t.Fatal(err)
 	}
 
-	legs := []string{"vector", "full-text", "fused (RRF)", "retriever (agent)"}
-	scores := make([]rankScore, len(legs))
+	legNames := []string{"vector", "full-text", "fused (RRF)", "retriever (agent)"}
+	scores := make([]rankScore, len(legNames))
 	var ans answerScore
 	for qi, q := range qs {
 		holds := func(content string) bool {
@@ -275,21 +275,23 @@ func run(t *runner, verbose, forceOffline bool) {
 			}
 			return false
 		}
-		vec := vectorRanking(t, env, provider, ws.ID, agent.ID, q.Q)
-		fts := fullTextRanking(t, env, ws.ID, agent.ID, q.Q)
-		fused := rrf(vec, fts)
+		vec, fts, fused := legs(t, retriever, ws.ID, agent.ID, q.Q)
 		hits, err := retriever.Search(ctx, ws.ID, agent.ID, q.Q, 5, minSim)
 		if err != nil {
 			t.Fatal(err)
 		}
 		var ret []chunkRef
 		for _, h := range hits {
-			ret = append(ret, chunkRef{doc: h.DocID, idx: h.ChunkIdx, content: h.Content})
+			ret = append(ret, chunkRef{doc: h.DocID, title: h.Title, idx: h.ChunkIdx, content: h.Content})
 		}
-		ranks := make([]int, len(legs))
+		ranks := make([]int, len(legNames))
+		var firsts []string // each leg's first chunk, when it is not the answer
 		if len(q.Facts) > 0 {
 			for i, r := range [][]chunkRef{vec, fts, fused, ret} {
 				ranks[i] = scores[i].add(r, holds)
+				if ranks[i] != 1 && len(r) > 0 {
+					firsts = append(firsts, legNames[i][:1]+":"+r[0].label())
+				}
 			}
 		}
 
@@ -306,9 +308,12 @@ func run(t *runner, verbose, forceOffline bool) {
 			fmt.Printf("%2d %-8s ranks v/f/rrf/ret %v %-12s %q\n     -> %q\n", qi+1, label, ranks, verdict, q.Q, trim(a.Content, 160))
 			var ev []string
 			for _, h := range hits {
-				ev = append(ev, fmt.Sprintf("v%d/t%d/%.3f", h.VectorRank, h.TextRank, h.Similarity))
+				ev = append(ev, fmt.Sprintf("%s#%d:v%d/t%d/%.3f", initials(h.Title), h.ChunkIdx, h.VectorRank, h.TextRank, h.Similarity))
 			}
 			fmt.Printf("     evidence %s; factual %.2f composite %.2f\n", strings.Join(ev, " "), a.Scores.Factual, a.Scores.Composite)
+			if len(firsts) > 0 {
+				fmt.Printf("     ranked first instead: %s\n", strings.Join(firsts, " "))
+			}
 		}
 	}
 
@@ -322,7 +327,7 @@ func run(t *runner, verbose, forceOffline bool) {
 	fmt.Printf("corpus: %d documents, %d facts, %d chunks (ingested in %s); %d questions, %d answerable, %d not answerable\n\n",
 		len(c.Docs), len(c.Facts), chunks, ingestTime.Round(time.Millisecond), len(qs), answerable, len(qs)-answerable)
 	fmt.Printf("%-20s %6s %6s %6s\n", "retrieval", "top-1", "top-5", "MRR")
-	for i, l := range legs {
+	for i, l := range legNames {
 		s := scores[i]
 		fmt.Printf("%-20s %6.3f %6.3f %6.3f\n", l, s.top1/float64(s.n), s.top5/float64(s.n), s.mrr/float64(s.n))
 	}
@@ -336,9 +341,13 @@ func run(t *runner, verbose, forceOffline bool) {
 // chunkRef is one ranked chunk.
 type chunkRef struct {
 	doc     string
+	title   string
 	idx     int
 	content string
 }
+
+// label names the chunk in -v lines: the title's initials and the chunk index.
+func (c chunkRef) label() string { return fmt.Sprintf("%s#%d", initials(c.title), c.idx) }
 
 type rankScore struct {
 	n               int
@@ -427,90 +436,32 @@ func saysDontKnow(reply string) bool {
 	return strings.TrimSpace(r) == ""
 }
 
-// vectorRanking orders the agent's chunks by exact cosine distance to the query.
-func vectorRanking(t *runner, env *apitest.Env, e ai.Embedder, wsID, agentID, q string) []chunkRef {
-	vecs, err := e.Embed(context.Background(), []string{q})
+// legs returns the product's own rankings of the agent's chunks for q: its vector leg,
+// its full-text leg and their fusion, from one Retriever.Search of poolK hits with no
+// similarity cut-off (each hit carries its rank in both legs).
+func legs(t *runner, r ingestion.Retriever, wsID, agentID, q string) (vec, fts, fused []chunkRef) {
+	hits, err := r.Search(context.Background(), wsID, agentID, q, poolK, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, f := range vecs[0] {
-		if i > 0 {
-			b.WriteByte(',')
+	ref := func(h ingestion.Hit) chunkRef {
+		return chunkRef{doc: h.DocID, title: h.Title, idx: h.ChunkIdx, content: h.Content}
+	}
+	byRank := func(rank func(ingestion.Hit) int) []chunkRef {
+		ranked := slices.DeleteFunc(slices.Clone(hits), func(h ingestion.Hit) bool { return rank(h) == 0 })
+		slices.SortFunc(ranked, func(a, b ingestion.Hit) int { return rank(a) - rank(b) })
+		out := make([]chunkRef, len(ranked))
+		for i, h := range ranked {
+			out[i] = ref(h)
 		}
-		fmt.Fprintf(&b, "%g", f)
+		return out
 	}
-	b.WriteByte(']')
-	return selectChunks(t, env, `
-SELECT c.doc_id, c.chunk_idx, c.content FROM knowledge_chunks c JOIN knowledge_docs d ON d.id = c.doc_id
-WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active
-ORDER BY c.embedding <=> $3::vector, c.doc_id, c.chunk_idx LIMIT $4`, wsID, agentID, b.String(), poolK)
-}
-
-// fullTextRanking orders the chunks that match any of the query's stemmed words by
-// ts_rank_cd.
-func fullTextRanking(t *runner, env *apitest.Env, wsID, agentID, q string) []chunkRef {
-	return selectChunks(t, env, `
-SELECT c.doc_id, c.chunk_idx, c.content FROM knowledge_chunks c JOIN knowledge_docs d ON d.id = c.doc_id
-CROSS JOIN LATERAL (SELECT NULLIF(replace(plainto_tsquery('english', $3)::text, '&', '|'), '')::tsquery AS q) t
-WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active AND c.tsv @@ t.q
-ORDER BY ts_rank_cd(c.tsv, t.q) DESC, c.doc_id, c.chunk_idx LIMIT $4`, wsID, agentID, q, poolK)
-}
-
-func selectChunks(t *runner, env *apitest.Env, query string, args ...any) []chunkRef {
-	rows, err := env.DB.Query(query, args...)
-	if err != nil {
-		t.Fatal(err)
+	vec = byRank(func(h ingestion.Hit) int { return h.VectorRank })
+	fts = byRank(func(h ingestion.Hit) int { return h.TextRank })
+	for _, h := range hits {
+		fused = append(fused, ref(h))
 	}
-	defer rows.Close()
-	var out []chunkRef
-	for rows.Next() {
-		var c chunkRef
-		if err := rows.Scan(&c.doc, &c.idx, &c.content); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, c)
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return out
-}
-
-// rrf fuses rankings by reciprocal rank: score = Σ 1/(60 + rank).
-func rrf(rankings ...[]chunkRef) []chunkRef {
-	type key struct {
-		doc string
-		idx int
-	}
-	score := map[key]float64{}
-	byKey := map[key]chunkRef{}
-	for _, r := range rankings {
-		for i, c := range r {
-			k := key{c.doc, c.idx}
-			score[k] += 1 / float64(rrfK+i+1)
-			byKey[k] = c
-		}
-	}
-	out := make([]chunkRef, 0, len(byKey))
-	for _, c := range byKey {
-		out = append(out, c)
-	}
-	slices.SortFunc(out, func(a, b chunkRef) int {
-		sa, sb := score[key{a.doc, a.idx}], score[key{b.doc, b.idx}]
-		switch {
-		case sa > sb:
-			return -1
-		case sa < sb:
-			return 1
-		}
-		if c := strings.Compare(a.doc, b.doc); c != 0 {
-			return c
-		}
-		return a.idx - b.idx
-	})
-	return out
+	return vec, fts, fused
 }
 
 // upload presigns, PUTs and returns the storage key.
@@ -569,4 +520,13 @@ func testdataDir(t *runner) string {
 	}
 	t.Fatalf("testdata not found: run from the repository root")
 	return ""
+}
+
+// initials shortens a document title for the -v lines ("Customer FAQ" → "CF").
+func initials(title string) string {
+	var b strings.Builder
+	for _, w := range strings.Fields(title) {
+		b.WriteString(strings.ToUpper(w[:1]))
+	}
+	return b.String()
 }

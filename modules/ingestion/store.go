@@ -196,17 +196,69 @@ SELECT h.doc_id, d.title, h.chunk_idx, h.content, h.metadata, 1 - h.distance AS 
 FROM hits h JOIN knowledge_docs d ON d.id = h.doc_id
 ORDER BY h.distance, h.doc_id, h.chunk_idx`
 
-	// qSearchText is the full-text leg of retrieval: the agent's chunks whose tsv (English
-	// stemming) matches ANY of the query's lexemes (plainto_tsquery ANDs them, which a
-	// question rarely satisfies), best ts_rank_cd first, with their cosine similarity to
-	// the query vector. A query without lexemes (only stop words) matches nothing.
+	// qTermFreqs counts the agent's chunks (READY, active documents) and, for each term of
+	// $3 in order, how many of them hold it (English stemming, as tsv). A term that is a
+	// stop word to Postgres (an empty tsquery) counts as held by every chunk.
+	qTermFreqs = `
+WITH chunks AS (
+    SELECT c.tsv
+    FROM knowledge_chunks c
+    JOIN knowledge_docs d ON d.id = c.doc_id
+    WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active
+)
+SELECT (SELECT count(*) FROM chunks) AS n,
+       coalesce(array_agg(
+           CASE WHEN numnode(t.q) = 0 THEN (SELECT count(*) FROM chunks)
+                ELSE (SELECT count(*) FROM chunks WHERE chunks.tsv @@ t.q) END
+           ORDER BY t.i), '{}') AS df
+FROM unnest($3::text[]) WITH ORDINALITY AS u(term, i)
+CROSS JOIN LATERAL (SELECT plainto_tsquery('english', u.term) AS q, u.i) t`
+
+	// qSearchText is the full-text leg of retrieval, ranked by BM25 (k1 = 1.2, b = 0.75)
+	// over the agent's chunks: the candidates are the chunks whose tsv (English stemming)
+	// matches ANY of the query's lexemes (plainto_tsquery ANDs them, which a question
+	// rarely satisfies); each matching lexeme adds its inverse document frequency among
+	// the agent's chunks times its saturated, length-normalised frequency in the chunk.
+	// A word every chunk holds ("bike" in a bike shop) counts next to nothing, a rare one
+	// decides; ts_rank_cd weighed all words alike. The query's lexemes' positions are cut
+	// out of each candidate's tsv with setweight + ts_filter (no unnest of whole chunks).
+	// Chunk length is the number of distinct lexemes, averaged over the candidates. Each
+	// hit carries its cosine similarity to the query vector. A query without lexemes (only
+	// stop words) matches nothing.
 	qSearchText = `
-SELECT c.doc_id, d.title, c.chunk_idx, c.content, c.metadata, 1 - (c.embedding <=> $5::vector) AS similarity
-FROM knowledge_chunks c
+WITH q AS (
+    SELECT NULLIF(replace(plainto_tsquery('english', $3)::text, '&', '|'), '')::tsquery AS query,
+           tsvector_to_array(to_tsvector('english', $3)) AS lexemes
+), cand AS MATERIALIZED (
+    SELECT c.id, length(c.tsv)::float8 AS dl, ts_filter(setweight(c.tsv, 'A', q.lexemes), '{a}') AS matched
+    FROM knowledge_chunks c
+    JOIN knowledge_docs d ON d.id = c.doc_id
+    CROSS JOIN q
+    WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active AND c.tsv @@ q.query
+), total AS (
+    SELECT count(*)::float8 AS n
+    FROM knowledge_chunks c
+    JOIN knowledge_docs d ON d.id = c.doc_id
+    WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active
+), terms AS (
+    SELECT cand.id, cand.dl, u.lexeme, cardinality(u.positions)::float8 AS tf
+    FROM cand CROSS JOIN LATERAL unnest(cand.matched) u
+), df AS (
+    SELECT lexeme, count(*)::float8 AS df FROM terms GROUP BY lexeme
+), scored AS (
+    SELECT t.id, sum(ln(1 + (total.n - df.df + 0.5) / (df.df + 0.5))
+                     * t.tf * 2.2 / (t.tf + 1.2 * (0.25 + 0.75 * t.dl / avgdl.v))) AS score
+    FROM terms t
+    JOIN df USING (lexeme)
+    CROSS JOIN total
+    CROSS JOIN (SELECT avg(dl) AS v FROM cand) avgdl
+    GROUP BY t.id
+)
+SELECT c.doc_id, d.title, c.chunk_idx, c.content, c.metadata, 1 - (c.embedding <=> $5::vector) AS similarity, s.score AS text_score
+FROM scored s
+JOIN knowledge_chunks c ON c.id = s.id
 JOIN knowledge_docs d ON d.id = c.doc_id
-CROSS JOIN LATERAL (SELECT NULLIF(replace(plainto_tsquery('english', $3)::text, '&', '|'), '')::tsquery AS q) t
-WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active AND c.tsv @@ t.q
-ORDER BY ts_rank_cd(c.tsv, t.q, 1) DESC, c.doc_id, c.chunk_idx
+ORDER BY s.score DESC, c.doc_id, c.chunk_idx
 LIMIT $4`
 )
 
@@ -427,6 +479,7 @@ type hitRow struct {
 	Content    string  `db:"content"`
 	Metadata   []byte  `db:"metadata"`
 	Similarity float64 `db:"similarity"`
+	TextScore  float64 `db:"text_score"` // BM25, full-text leg only
 }
 
 // search runs the nearest-neighbour query on tx with ef_search (at least efSearch and k)
@@ -445,6 +498,17 @@ func (store) searchText(ctx context.Context, tx *sqlx.Tx, workspaceID, agentID, 
 	var rows []hitRow
 	err := sqlx.SelectContext(ctx, tx, &rows, qSearchText, workspaceID, agentID, query, k, vectorText(vec))
 	return rows, err
+}
+
+// termFreqs runs qTermFreqs: the number of the agent's chunks and, for each term, how
+// many of them hold it.
+func (store) termFreqs(ctx context.Context, q sqlx.QueryerContext, workspaceID, agentID string, terms []string) (int, []int64, error) {
+	var row struct {
+		N  int           `db:"n"`
+		DF pq.Int64Array `db:"df"`
+	}
+	err := sqlx.GetContext(ctx, q, &row, qTermFreqs, workspaceID, agentID, pq.StringArray(terms))
+	return row.N, row.DF, err
 }
 
 // vectorText renders a vector in pgvector's text format, "[x,y,...]".

@@ -137,23 +137,35 @@ func singular(w string) string {
 // offlineEmbed computes the offline embedding of text (see the package documentation).
 // A text without letters or digits gets the unit vector along the first dimension, so
 // every vector has length 1 and cosine similarity stays defined.
-func offlineEmbed(text string) []float32 {
+func offlineEmbed(text string) []float32 { return offlineEmbedWeighted(text, nil) }
+
+// offlineEmbedWeighted is offlineEmbed with every feature of a content token scaled by
+// weight(token) (a bigram by the geometric mean of its two tokens' weights); nil weighs
+// every token 1.
+func offlineEmbedWeighted(text string, weight func(string) float64) []float32 {
 	toks := contentTokens(tokens(text))
 	feats := make(map[uint64]feature, len(toks)*8)
 	add := func(h uint64, w float64) {
 		f := feats[h]
 		f.count++
-		f.weight = w
+		f.weight = max(f.weight, w)
 		feats[h] = f
+	}
+	ws := make([]float64, len(toks))
+	for i, t := range toks {
+		ws[i] = 1
+		if weight != nil {
+			ws[i] = weight(t)
+		}
 	}
 
 	var gram []byte
 	for i, t := range toks {
-		add(fnvString(seedWord, t), weightWord)
+		add(fnvString(seedWord, t), weightWord*ws[i])
 		if i > 0 {
 			h := fnvString(seedBigram, toks[i-1])
 			h = fnvByte(h, ' ')
-			add(fnvString(h, t), weightBigram)
+			add(fnvString(h, t), weightBigram*math.Sqrt(ws[i-1]*ws[i]))
 		}
 		// Character 3-grams of "<word>": the boundary markers distinguish prefixes and
 		// suffixes, and let inflections ("refund", "refunds") share most features.
@@ -172,7 +184,7 @@ func offlineEmbed(text string) []float32 {
 			for _, b := range gram[start:end] {
 				h = fnvByte(h, b)
 			}
-			add(h, weightCharGram)
+			add(h, weightCharGram*ws[i])
 			_, size := utf8.DecodeRune(gram[start:])
 			start += size
 		}
@@ -235,6 +247,36 @@ func (*Offline) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 		out[i] = offlineEmbed(t)
 	}
 	return out, nil
+}
+
+// QueryTerms returns the terms the offline embedding of text is built from, each once, in
+// order of appearance: its words in lower case, without stop words, plurals made
+// singular. They are the keys EmbedQuery asks weights for.
+func (*Offline) QueryTerms(text string) []string {
+	toks := contentTokens(tokens(text))
+	seen := make(map[string]bool, len(toks))
+	out := make([]string, 0, len(toks))
+	for _, t := range toks {
+		if !seen[t] {
+			seen[t] = true
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// EmbedQuery returns the offline embedding of a query whose features are weighted by
+// term: every feature of a term t (the word, its character 3-grams, and the bigrams it is
+// part of, by the geometric mean) counts weight(t) times as much. A caller that knows
+// which words are rare in the searched knowledge (an inverse document frequency) makes
+// them decide the similarity instead of words every passage holds. Stored passages are
+// embedded unweighted (Embed), so the weights need no reindex. Weights must be positive.
+// It fails only when ctx is done.
+func (*Offline) EmbedQuery(ctx context.Context, text string, weight func(term string) float64) ([]float32, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, contextError(ctx, err)
+	}
+	return offlineEmbedWeighted(text, weight), nil
 }
 
 // Dimensions returns EmbeddingDimensions (1536).

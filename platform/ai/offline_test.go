@@ -417,3 +417,43 @@ func TestOfflineFactualFollowsTermCoverage(t *testing.T) {
 		t.Errorf("factual: unsupported %.2f (want < 0.36), supported %.2f (want ≥ 0.7), typo %.2f (want ≥ 0.5)", unsupported, supported, typo)
 	}
 }
+
+// TestOfflineEmbedQueryWeighsTerms checks the query path the Retriever uses with the
+// offline embedder: unit weights give Embed's vector, and a term weighted down stops
+// deciding the ranking (a passage repeating "bike" loses to the one holding "deposit").
+func TestOfflineEmbedQueryWeighsTerms(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	q := "Is there a deposit for the bike rentals?"
+	if got, want := o.QueryTerms(q+" bike"), []string{"deposit", "bike", "rental"}; !slices.Equal(got, want) {
+		t.Errorf("QueryTerms = %v, want %v", got, want)
+	}
+	plain, err := o.EmbedQuery(t.Context(), q, func(string) float64 { return 1 })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(plain, embedOne(t, q)) {
+		t.Error("EmbedQuery with unit weights differs from Embed")
+	}
+	common := embedOne(t, "Bike rentals: every bike in the bike rental fleet is a road bike or an e-bike.")
+	rare := embedOne(t, "A deposit of $200 is held on your card while you have it.")
+	if dot(plain, common) <= dot(plain, rare) {
+		t.Fatalf("unweighted: common %.3f, rare %.3f; the test needs the common passage first", dot(plain, common), dot(plain, rare))
+	}
+	idf := map[string]float64{"bike": 0.05, "rental": 0.3, "deposit": 2.5}
+	weighted, err := o.EmbedQuery(t.Context(), q, func(term string) float64 { return idf[term] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := math.Sqrt(dot(weighted, weighted)); math.Abs(n-1) > 1e-5 {
+		t.Errorf("weighted norm %v, want 1", n)
+	}
+	if c, r := dot(weighted, common), dot(weighted, rare); r <= c {
+		t.Errorf("weighted: rare-word passage %.3f not above common-word passage %.3f", r, c)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if _, err := o.EmbedQuery(ctx, q, nil); err == nil {
+		t.Error("EmbedQuery with a cancelled context: no error")
+	}
+}
