@@ -34,6 +34,7 @@ CREATE TABLE voice_calls (
     silent_turns    integer NOT NULL DEFAULT 0,
     PRIMARY KEY (channel_id, call_sid)
 );
+CREATE INDEX voice_calls_started_idx ON voice_calls (started_at);
 
 -- +goose Down
 DROP TABLE voice_calls;

@@ -9,7 +9,10 @@
 //   - the template data (the content of the body) and sealed secrets of e-mails SENT more
 //     than a day ago; the row (recipient, subject, status, provider id) stays as the record;
 //   - stripe_events older than 30 days (Stripe retries a delivery for 3 days at most, so the
-//     id is no longer needed for deduplication).
+//     id is no longer needed for deduplication);
+//   - channel_inbound rows (webhook messages) answered more than 30 days ago, and
+//     voice_calls started more than 30 days ago (the platforms stop redelivering within
+//     days).
 //
 // The job is idempotent and runs at worker start too; running it twice deletes nothing more.
 package ops
@@ -31,6 +34,7 @@ type Retention struct {
 	RealtimeEvents time.Duration // default realtime.ReplayWindow
 	EmailBodies    time.Duration // after sent_at; default 24 h
 	StripeEvents   time.Duration // after received_at; default 30 days
+	ChannelInbound time.Duration // answered webhook messages and voice calls; default 30 days
 }
 
 // DefaultRetention is the retention when Deps leaves a field at zero.
@@ -38,6 +42,7 @@ var DefaultRetention = Retention{
 	RealtimeEvents: realtime.ReplayWindow,
 	EmailBodies:    24 * time.Hour,
 	StripeEvents:   30 * 24 * time.Hour,
+	ChannelInbound: 30 * 24 * time.Hour,
 }
 
 // BatchSize is how many rows one prune statement touches.
@@ -70,6 +75,9 @@ func New(d Deps) (*Module, error) {
 	}
 	if r.StripeEvents == 0 {
 		r.StripeEvents = DefaultRetention.StripeEvents
+	}
+	if r.ChannelInbound == 0 {
+		r.ChannelInbound = DefaultRetention.ChannelInbound
 	}
 	if d.BatchSize <= 0 {
 		d.BatchSize = BatchSize

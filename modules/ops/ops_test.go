@@ -2,6 +2,7 @@ package ops_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -82,6 +83,22 @@ VALUES ($1, $2, 'a@example.com', $3, 'low_credits', '{"WorkspaceName":"Acme","Ba
 		exec(t, env, `INSERT INTO stripe_events (id, type, payload, received_at) VALUES ($1, 'invoice.paid', '{}', now() - $2::interval)`,
 			"evt_"+f.tag+"_"+age[:2], age)
 	}
+	// channel_inbound: answered 31 days ago (goes); unanswered 31 days ago and answered 29
+	// days ago (stay). voice_calls: started 31 days ago (goes), 29 days ago (stays).
+	ch := uuid.NewString()
+	exec(t, env, `INSERT INTO channels (id, workspace_id, type, webhook_slug) VALUES ($1, $2, 'SMS', $3)`, ch, w.ID, f.tag)
+	for _, r := range []struct {
+		age       string
+		processed bool
+	}{{"31 days", true}, {"31 days", false}, {"29 days", true}} {
+		exec(t, env, `INSERT INTO channel_inbound (id, workspace_id, channel_id, external_id, sender, content, received_at, processed_at)
+VALUES ($1, $2, $3, $4, '+15550001111', 'hi', now() - $5::interval, CASE WHEN $6 THEN now() - $5::interval END)`,
+			uuid.NewString(), w.ID, ch, r.age+fmt.Sprint(r.processed), r.age, r.processed)
+	}
+	for _, age := range []string{"31 days", "29 days"} {
+		exec(t, env, `INSERT INTO voice_calls (channel_id, call_sid, workspace_id, caller, started_at) VALUES ($1, $2, $3, '+1555', now() - $4::interval)`,
+			ch, "CA"+age, w.ID, age)
+	}
 	return f
 }
 
@@ -120,6 +137,16 @@ func (f fixture) check(t *testing.T, env *apptest.Env) {
 	if n := count(t, env, `SELECT count(*) FROM stripe_events WHERE id = $1`, "evt_"+f.tag+"_29"); n != 1 {
 		t.Error("the 29-day-old stripe event was pruned")
 	}
+	var inbound []string
+	if err := env.DB.Select(&inbound, `SELECT external_id FROM channel_inbound WHERE workspace_id = $1 ORDER BY external_id`, f.ws); err != nil {
+		t.Fatal(err)
+	}
+	if len(inbound) != 2 || inbound[0] != "29 daystrue" || inbound[1] != "31 daysfalse" {
+		t.Errorf("channel_inbound left %v, want the unanswered and the recent one", inbound)
+	}
+	if n := count(t, env, `SELECT count(*) FROM voice_calls WHERE workspace_id = $1 AND call_sid = 'CA29 days'`, f.ws); n != 1 || count(t, env, `SELECT count(*) FROM voice_calls WHERE workspace_id = $1`, f.ws) != 1 {
+		t.Error("voice_calls: want only the 29-day-old call left")
+	}
 }
 
 // None of these tests runs in parallel: a prune walks the whole test database (every
@@ -136,7 +163,7 @@ func TestPruneTrimsOnlyExpiredRows(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.check(t, env)
-	if p.RealtimeEvents < 5 || p.RefreshTokens < 2 || p.EmailBodies < 1 || p.StripeEvents < 1 {
+	if p.RealtimeEvents < 5 || p.RefreshTokens < 2 || p.EmailBodies < 1 || p.StripeEvents < 1 || p.ChannelInbound < 1 || p.VoiceCalls < 1 {
 		t.Errorf("pruned %+v", p)
 	}
 	p, err = mod.Service().Prune(context.Background(), time.Now())

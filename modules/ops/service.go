@@ -24,6 +24,8 @@ type Pruned struct {
 	RefreshTokens  int64
 	EmailBodies    int64
 	StripeEvents   int64
+	ChannelInbound int64
+	VoiceCalls     int64
 }
 
 // Prune runs every step, each in batches of autocommitted statements (a batch holds its locks
@@ -41,6 +43,8 @@ func (s *Service) Prune(ctx context.Context, now time.Time) (Pruned, error) {
 		{"refresh_tokens", qPruneRefreshTokens, now, &p.RefreshTokens},
 		{"email bodies", qPruneEmailBodies, now.Add(-s.keep.EmailBodies), &p.EmailBodies},
 		{"stripe_events", qPruneStripeEvents, now.Add(-s.keep.StripeEvents), &p.StripeEvents},
+		{"channel_inbound", qPruneChannelInbound, now.Add(-s.keep.ChannelInbound), &p.ChannelInbound},
+		{"voice_calls", qPruneVoiceCalls, now.Add(-s.keep.ChannelInbound), &p.VoiceCalls},
 	}
 	for _, st := range steps {
 		for {

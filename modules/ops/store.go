@@ -25,6 +25,17 @@ WHERE id IN (
     WHERE status = 'SENT' AND data <> '{}'::jsonb AND sent_at < $1
     ORDER BY sent_at LIMIT $2)`
 
+	// Answered inbound channel messages: the platforms stop redelivering within days, so
+	// past the retention the row no longer deduplicates anything (a reply to a customer
+	// silent that long is sent without a thread).
+	qPruneChannelInbound = `
+DELETE FROM channel_inbound WHERE id IN (
+    SELECT id FROM channel_inbound WHERE received_at < $1 AND processed_at IS NOT NULL ORDER BY received_at LIMIT $2)`
+
+	qPruneVoiceCalls = `
+DELETE FROM voice_calls WHERE (channel_id, call_sid) IN (
+    SELECT channel_id, call_sid FROM voice_calls WHERE started_at < $1 ORDER BY started_at LIMIT $2)`
+
 	qPruneStripeEvents = `
 DELETE FROM stripe_events WHERE id IN (
     SELECT id FROM stripe_events WHERE received_at < $1 ORDER BY received_at LIMIT $2)`
