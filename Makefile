@@ -21,7 +21,7 @@ APP_ENV      ?= test
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help setup dev test test-security fuzz lint build bench eval
+.PHONY: help setup dev test test-security test-faults fuzz lint build bench eval
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -57,6 +57,13 @@ fuzz: ## Run every Fuzz target for FUZZTIME each (default 10s); `go test` runs o
 	    $(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) "$$pkg"; \
 	  done; \
 	done
+
+test-faults: export APP_ENV := $(APP_ENV)
+test-faults: export DATABASE_URL := $(DATABASE_URL)
+test-faults: export REDIS_URL := $(REDIS_URL)
+test-faults: export AXON_REQUIRE_TOOLS := 1
+test-faults: setup ## Fault suite (e2e/faults_*_test.go, build tag faults): kills and outages, one "FAULT name: ... lost 0, duplicated 0" line each (~8 min)
+	$(GO) test -tags faults -count=1 -v -run Fault -timeout 30m ./e2e/
 
 lint: ## gofmt check, go vet, and golangci-lint when installed
 	@out="$$($(GOFMT) -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
