@@ -21,7 +21,7 @@ APP_ENV      ?= test
 DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable
 REDIS_URL    ?= redis://127.0.0.1:6379/0
 
-.PHONY: help setup dev test test-security test-faults fuzz lint build bench eval
+.PHONY: help setup dev test test-security test-faults fuzz lint build bench bench-go eval
 
 help: ## List the targets
 	@awk 'BEGIN { FS = ":.*## " } /^[a-zA-Z0-9_.-]+:.*## / { printf "  %-8s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -74,7 +74,13 @@ lint: ## gofmt check, go vet, and golangci-lint when installed
 build: ## Build a static binary into bin/axon
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
 
-bench: ## Run the benchmarks (no tests)
+bench: export APP_ENV := $(APP_ENV)
+bench: export DATABASE_URL := $(DATABASE_URL)
+bench: export REDIS_URL := $(REDIS_URL)
+bench: setup ## Benchmark suite: every scenario against a same-run baseline, one table, written to docs/performance.md (bench/all; ~10 min; BENCH_BACKUP=1 adds the 1 GB backup)
+	$(GO) run ./bench/all -write docs/performance.md
+
+bench-go: ## Every Benchmark function of every package (go test -bench, no tests)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 eval: export APP_ENV := $(APP_ENV)

@@ -16,7 +16,8 @@
 // BENCH_ONLY (comma list of auth, webhook, pickup, ingest, vector, chat, sse, backup),
 // BENCH_HTTP_DURATION (10s: per server, per HTTP scenario), BENCH_CLIENTS (32),
 // BENCH_VECTOR_ROWS (100000), BENCH_INGEST_DOCS (6), BENCH_CHAT_MESSAGES (100),
-// BENCH_SSE_EVENTS (200), BENCH_BACKUP (unset), BENCH_BACKUP_ARGS (extra bench/backup flags).
+// BENCH_SSE_EVENTS (200), BENCH_BACKUP (unset), BENCH_BACKUP_ARGS (extra bench/backup flags),
+// BENCH_COMMIT (the commit named in the head line; default git describe).
 package main
 
 import (
@@ -309,16 +310,23 @@ func (s *suite) goBench(pkg, pattern, benchtime string) (map[string]float64, err
 	if err != nil {
 		return nil, err
 	}
+	// The result line may follow log lines written on the benchmark's line ("Benchmark…-2
+	// <log>\n  N  123 ns/op  4.5 unit…"): take every "value unit" pair of lines with ns/op.
 	var m map[string]float64
 	for _, line := range strings.Split(out, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 4 || !strings.HasPrefix(f[0], "Benchmark") {
+		if !strings.Contains(line, " ns/op") {
 			continue
 		}
 		m = map[string]float64{}
-		for i := 2; i+1 < len(f); i += 2 {
-			if v, err := strconv.ParseFloat(f[i], 64); err == nil {
+		f := strings.Fields(line)
+		for i := 0; i+1 < len(f); i++ {
+			v, err := strconv.ParseFloat(f[i], 64)
+			if err != nil {
+				continue
+			}
+			if _, err := strconv.ParseFloat(f[i+1], 64); err != nil {
 				m[f[i+1]] = v
+				i++
 			}
 		}
 	}
@@ -382,6 +390,9 @@ func loadAvg() string {
 }
 
 func commit() string {
+	if c := os.Getenv("BENCH_COMMIT"); c != "" {
+		return c
+	}
 	out, err := exec.Command("git", "describe", "--always", "--dirty").Output()
 	if err != nil {
 		return "?"
