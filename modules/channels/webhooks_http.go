@@ -130,6 +130,13 @@ func (h *handlers) telegramWebhook(c echo.Context) error {
 		return err
 	}
 	msgs, err := inbound.ParseTelegram(body)
+	for i := range msgs {
+		// A user opening the bot sends "/start" (with an optional deep-link payload): it is
+		// a greeting, not a question for the knowledge base.
+		if msgs[i].Text == "/start" || strings.HasPrefix(msgs[i].Text, "/start ") {
+			msgs[i].Text = "Hello!"
+		}
+	}
 	return h.accept(c, ch, msgs, err)
 }
 

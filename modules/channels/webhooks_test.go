@@ -286,6 +286,15 @@ func TestTelegramActivationAndReply(t *testing.T) {
 	if len(sent) != 1 || sent[0].To != "4242" || sent[0].Text != "Answer to: Where is my parcel?" {
 		t.Fatalf("Telegram received %+v", sent)
 	}
+	// Opening the bot ("/start") is a greeting.
+	start := []byte(`{"update_id":8,"message":{"message_id":10,"from":{"id":4242,"first_name":"Ann"},"chat":{"id":4242,"type":"private"},"date":1700000001,"text":"/start"}}`)
+	if res := he.post(tg, start, map[string]string{"X-Telegram-Bot-Api-Secret-Token": hook.SecretToken}); res.Status != 200 {
+		t.Fatalf("telegram /start: %d %s", res.Status, res.Body)
+	}
+	he.processAll(t, w.ID)
+	if texts := he.fake.Texts(fakeplatforms.Telegram); len(texts) != 2 || texts[1] != "Answer to: Hello!" {
+		t.Fatalf("Telegram texts %q", texts)
+	}
 	if res := he.Do(reqPut("/v1/channels/TELEGRAM", w.Token, map[string]any{"isActive": false})); res.Status != 200 {
 		t.Fatalf("deactivate: %d %s", res.Status, res.Body)
 	}
