@@ -12,6 +12,8 @@ ifeq ($(shell command -v go 2>/dev/null),)
 endif
 GO ?= go
 GOFMT = $(shell $(GO) env GOROOT)/bin/gofmt
+# golangci-lint: PATH first, then where scripts/test-tools.sh installs it.
+GOLANGCI_LINT ?= $(shell command -v golangci-lint 2>/dev/null || echo "$$($(GO) env GOPATH)/bin/golangci-lint")
 
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 BIN     ?= bin/axon
@@ -36,8 +38,9 @@ test: export APP_ENV := $(APP_ENV)
 test: export DATABASE_URL := $(DATABASE_URL)
 test: export REDIS_URL := $(REDIS_URL)
 test: export AXON_REQUIRE_TOOLS := 1
-test: setup ## Run all tests with -race against local Postgres/Redis (stripe-mock and versitygw required)
+test: setup ## Run all tests with -race against local Postgres/Redis (stripe-mock and versitygw required), then golangci-lint
 	$(GO) test -race -count=1 -p 2 -timeout 15m ./...
+	$(GOLANGCI_LINT) run --timeout 5m ./...
 
 test-security: export APP_ENV := $(APP_ENV)
 test-security: export DATABASE_URL := $(DATABASE_URL)
@@ -68,8 +71,8 @@ test-faults: setup ## Fault suite (e2e/faults_*_test.go, build tag faults): kill
 lint: ## gofmt check, go vet, and golangci-lint when installed
 	@out="$$($(GOFMT) -l .)"; if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
-	@if command -v golangci-lint >/dev/null 2>&1; then echo "golangci-lint run"; golangci-lint run ./...; \
-	else echo "golangci-lint not installed: skipped"; fi
+	@if [ -x "$(GOLANGCI_LINT)" ]; then echo "golangci-lint run"; "$(GOLANGCI_LINT)" run ./...; \
+	else echo "golangci-lint not installed (scripts/test-tools.sh installs it): skipped"; fi
 
 build: ## Build a static binary into bin/axon
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o $(BIN) .
