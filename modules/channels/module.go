@@ -9,7 +9,8 @@
 // the agents Responder; then either hand off or, in one transaction that re-checks the
 // conversation's status, store the ASSISTANT message, deduct its credit and enqueue its
 // delivery. Messages of one conversation are answered one at a time (a per-conversation
-// advisory lock), so concurrent messages never interleave. See docs/decisions.md.
+// lease, taken in the USER message's transaction and released by the reply's statement), so
+// concurrent messages never interleave. See docs/decisions.md.
 //
 // channels reaches other modules only through the small interfaces declared in this file.
 package channels

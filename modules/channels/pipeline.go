@@ -103,33 +103,31 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		return Reply{}, err
 	}
 
-	// 1. Resolve the conversation (a short transaction, no lock held afterwards).
-	conv, err := s.resolveConversation(ctx, customerKey{
-		WorkspaceID: in.WorkspaceID, AgentID: in.AgentID, ChannelType: in.ChannelType, CustomerID: in.CustomerID, Name: in.CustomerName,
-	}, in.ConversationID)
-	if err != nil {
-		return Reply{}, err
-	}
-	// One message of a conversation is answered at a time: the USER message is stored
-	// under the lease, so turns never interleave (USER, reply, USER, reply).
-	owner := newID()
-	if err := s.acquire(ctx, conv, owner); err != nil {
-		return Reply{}, err
-	}
-	defer func() {
-		// Released even when ctx is cancelled; a failed release only delays the next
-		// message until the lease expires.
-		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		if err := s.st.releaseLease(rctx, s.db, conv.ID, owner); err != nil {
-			s.log.Warn("channels: lease release failed", slog.String("conversationId", conv.ID), slog.String("err", err.Error()))
+	// 1. Resolve the conversation (a short transaction, no lock held afterwards), unless the
+	// caller named it: then the lease's statement checks that it is this agent's conversation
+	// on this channel.
+	conv := convRow{ID: strings.ToLower(in.ConversationID), WorkspaceID: in.WorkspaceID, AgentID: in.AgentID, ChannelType: in.ChannelType}
+	if in.ConversationID == "" {
+		conv, err = s.resolveConversation(ctx, customerKey{
+			WorkspaceID: in.WorkspaceID, AgentID: in.AgentID, ChannelType: in.ChannelType, CustomerID: in.CustomerID, Name: in.CustomerName,
+		}, "")
+		if err != nil {
+			return Reply{}, err
 		}
-	}()
+	} else if !web.IsUUID(in.ConversationID) {
+		return Reply{}, ErrConversationNotFound
+	}
+	// One message of a conversation is answered at a time: the lease is taken in the USER
+	// message's transaction, so turns never interleave (USER, reply, USER, reply). The
+	// reply's statement releases it; every other way out releases it here.
+	ls := &lease{convID: conv.ID, owner: newID(), held: true}
+	defer s.release(ctx, ls)
 
-	user, dup, conv, err := s.storeUser(ctx, conv, in)
+	u, err := s.storeUser(ctx, conv, in, ls.owner)
 	if err != nil {
 		return Reply{}, err
 	}
+	user, dup, conv := u.msg, u.dup, u.conv
 	rep := Reply{ConversationID: conv.ID, UserMessageID: user.ID, Duplicate: dup}
 	if dup {
 		// Seen before. Answered: nothing to do. Not answered (the worker that stored it died
@@ -152,7 +150,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		if g.HandoffTrigger != "" {
 			return s.handOff(ctx, rep, conv, user, agent, g.HandoffTrigger, nil, "")
 		}
-		return s.finishSystem(ctx, rep, conv, user, g.Text, map[string]any{"gate": g.Kind})
+		return s.finishSystem(ctx, rep, conv, user, ls, g.Text, map[string]any{"gate": g.Kind})
 	}
 
 	// 4. Credits before any AI call.
@@ -164,13 +162,17 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		if in.Strict {
 			return rep, credit.ErrInsufficientCredits.WithDetails(map[string]any{"balance": bal, "required": credit.CostReply})
 		}
-		return s.finishSystem(ctx, rep, conv, user, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
+		return s.finishSystem(ctx, rep, conv, user, ls, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
 	}
 
 	// 5–8. Retrieval, completion, scoring and the handoff decision.
-	hist, err := s.st.history(ctx, s.db, conv.ID, user.CreatedAt, user.ID, historyTurns)
-	if err != nil {
-		return rep, err
+	hist := u.history
+	if hist == nil { // a duplicate answered now: its turns were not read with it
+		rows, err := s.st.history(ctx, s.db, conv.ID, user.CreatedAt, user.ID, historyTurns)
+		if err != nil {
+			return rep, err
+		}
+		hist = turns(rows)
 	}
 	var deltaErr error
 	var sink func(string) error
@@ -184,7 +186,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		}
 	}
 	started := time.Now()
-	ans, err := s.resp.Answer(ctx, agentapi.AnswerRequest{Agent: agent, History: turns(hist), Message: in.Content}, sink)
+	ans, err := s.resp.Answer(ctx, agentapi.AnswerRequest{Agent: agent, History: hist, Message: in.Content}, sink)
 	latency := int(time.Since(started).Milliseconds())
 	if err != nil {
 		if ctx.Err() != nil {
@@ -197,7 +199,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		// 10. Provider errors and timeouts: a fallback text, no charge.
 		observe.Report(ctx, s.log, "channels: answer failed", err,
 			slog.String("conversationId", conv.ID), slog.String("agentId", agent.ID))
-		return s.finishSystem(ctx, rep, conv, user, TextProviderError, map[string]any{"fallback": "provider_error"})
+		return s.finishSystem(ctx, rep, conv, user, ls, TextProviderError, map[string]any{"fallback": "provider_error"})
 	}
 	// Confidence is stored only when the answer was scored (an explicit request is
 	// decided without any AI call): NULL, never a made-up 0.
@@ -210,20 +212,25 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	}
 
 	// 9. The reply, its credit and its delivery in one transaction that re-checks the
-	// conversation.
+	// conversation. The reply's insert releases the lease (one commit less), unless
+	// auto-tagging is to run under it.
 	tokens := ans.PromptTokens + ans.CompletionTokens
 	meta := map[string]any{"sources": nonNil(ans.Sources)}
 	if ans.Scored {
 		meta["scores"] = map[string]float64{"factual": ans.Scores.Factual, "intent": ans.Scores.Intent, "emotional": ans.Scores.Emotional}
 	}
+	tag := agent.TaggingEnabled && comp != nil && *comp >= tagMinComposite && len(agent.AvailableTags) > 0
+	releaseWith := ls.owner
+	if tag {
+		releaseWith = ""
+	}
 	var stored *msgRow
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		c, ok, err := s.stillOurs(ctx, tx, conv, user)
-		if err != nil || !ok {
-			return err
-		}
-		m, err := s.storeOutbound(ctx, tx, c, RoleAssistant, ans.Content, comp, &latency, &tokens, meta)
-		if err != nil {
+		c, m, err := s.storeIfOurs(ctx, tx, conv, user, newMsg{
+			Role: RoleAssistant, Content: ans.Content, Confidence: comp, LatencyMs: &latency, Tokens: &tokens,
+			Metadata: meta, ReleaseLease: releaseWith,
+		})
+		if err != nil || m == nil {
 			return err
 		}
 		if _, err := s.credits.Deduct(ctx, tx, credit.Deduction{
@@ -234,14 +241,14 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 			// answer is not stored and the customer gets the fallback below.
 			return err
 		}
-		stored = &m
+		stored = m
 		return nil
 	})
 	if errors.Is(err, credit.ErrInsufficientCredits) {
 		if in.Strict {
 			return rep, err
 		}
-		return s.finishSystem(ctx, rep, conv, user, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
+		return s.finishSystem(ctx, rep, conv, user, ls, TextNoCredits, map[string]any{"fallback": "insufficient_credits"})
 	}
 	if err != nil {
 		return rep, err
@@ -251,13 +258,34 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		s.log.Info("channels: AI reply dropped, a human has the conversation", slog.String("conversationId", conv.ID))
 		return rep, nil
 	}
+	ls.held = releaseWith == ""
 	out := stored.out()
 	rep.Message = &out
 
-	if agent.TaggingEnabled && comp != nil && *comp >= tagMinComposite && len(agent.AvailableTags) > 0 {
+	if tag {
 		s.autoTag(ctx, conv, agent)
 	}
 	return rep, nil
+}
+
+// lease is Respond's hold on its conversation (conversations.lease_owner/lease_until).
+type lease struct {
+	convID, owner string
+	// held is false once a reply's statement released the lease.
+	held bool
+}
+
+// release lets the conversation go unless a reply already did. It runs even when ctx is
+// cancelled; a failed release only delays the next message until the lease expires.
+func (s *Service) release(ctx context.Context, l *lease) {
+	if !l.held {
+		return
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := s.st.releaseLease(rctx, s.db, l.convID, l.owner); err != nil {
+		s.log.Warn("channels: lease release failed", slog.String("conversationId", l.convID), slog.String("err", err.Error()))
+	}
 }
 
 // customerKey names one customer of one agent on one channel: the resolver's lock key.
@@ -305,70 +333,86 @@ func (s *Service) resolveConversation(ctx context.Context, k customerKey, conver
 	return c, err
 }
 
-// acquire takes the conversation's lease, waiting (with backoff, bounded by ctx and by
-// twice the lease's life) while another message of it is being answered.
-func (s *Service) acquire(ctx context.Context, c convRow, owner string) error {
+// userStored is what storeUser stored.
+type userStored struct {
+	msg  msgRow
+	dup  bool
+	conv convRow // as it is after the message
+	// history is the turns before msg, oldest first; nil for a duplicate.
+	history []agentapi.Turn
+}
+
+// storeUser takes the conversation's lease and, in the same transaction, stores the USER
+// message (deduplicated on ChannelMsgID), touches the conversation, reads the turns before
+// the message and publishes user_message. While another message of the conversation is
+// being answered it waits (with backoff, bounded by ctx and by twice the lease's life). A
+// RESOLVED or ABANDONED conversation named by the caller is re-opened. Errors:
+// ErrConversationNotFound when c is missing or not c.AgentID's conversation on
+// c.ChannelType; ctx's error.
+func (s *Service) storeUser(ctx context.Context, c convRow, in Inbound, owner string) (userStored, error) {
 	wait := 10 * time.Millisecond
 	deadline := time.Now().Add(2 * leaseTTL)
 	for {
-		ok, err := s.st.takeLease(ctx, s.db, c.WorkspaceID, c.ID, owner, leaseTTL)
-		if err != nil || ok {
-			return err
+		u, taken, err := s.leaseAndStoreUser(ctx, c, in, owner)
+		if err != nil || taken {
+			return u, err
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("channels: conversation %s stayed busy", c.ID)
+			return u, fmt.Errorf("channels: conversation %s stayed busy", c.ID)
 		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return ctx.Err()
+			return u, ctx.Err()
 		case <-t.C:
 		}
 		wait = min(wait*2, 200*time.Millisecond)
 	}
 }
 
-// storeUser stores the USER message (deduplicated on ChannelMsgID) and publishes
-// user_message. A RESOLVED or ABANDONED conversation named by the caller is re-opened. It
-// returns the conversation as it is after the message.
-func (s *Service) storeUser(ctx context.Context, c convRow, in Inbound) (msgRow, bool, convRow, error) {
-	var (
-		m   msgRow
-		dup bool
-	)
-	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+// leaseAndStoreUser is one attempt of storeUser: taken is false (and nothing written) when
+// another holder's lease is live.
+func (s *Service) leaseAndStoreUser(ctx context.Context, c convRow, in Inbound, owner string) (u userStored, taken bool, err error) {
+	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
+		cur, ok, err := s.st.takeLease(ctx, tx, c.WorkspaceID, c.ID, c.AgentID, c.ChannelType, owner, leaseTTL)
 		if err != nil {
 			return err
 		}
-		m, dup, err = s.st.insertMessage(ctx, tx, newMsg{
+		if taken = ok; !ok {
+			// Busy, or not the agent's conversation on this channel.
+			cur, err = s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, false)
+			if err != nil {
+				return notFound(err, ErrConversationNotFound)
+			}
+			if cur.AgentID != c.AgentID || cur.ChannelType != c.ChannelType {
+				return ErrConversationNotFound
+			}
+			return nil
+		}
+		u.conv = cur
+		u.msg, u.dup, u.history, err = s.st.insertUser(ctx, tx, newMsg{
 			ConversationID: cur.ID, WorkspaceID: cur.WorkspaceID, Role: RoleUser, Content: in.Content, ChannelMsgID: in.ChannelMsgID,
-		})
-		if err != nil || dup {
-			c = cur
+		}, historyTurns)
+		if err != nil || u.dup {
 			return err
 		}
 		if cur.Status == StatusResolved || cur.Status == StatusAbandoned {
-			if cur, err = s.st.setStatus(ctx, tx, cur.WorkspaceID, cur.ID, StatusOpen); err != nil {
+			if u.conv, err = s.st.setStatus(ctx, tx, cur.WorkspaceID, cur.ID, StatusOpen); err != nil {
 				return err
 			}
-			if err := s.publishStatus(ctx, tx, cur); err != nil {
+			if err := s.publishStatus(ctx, tx, u.conv); err != nil {
 				return err
 			}
-		}
-		c = cur
-		if err := s.st.touch(ctx, tx, cur.WorkspaceID, cur.ID, m.CreatedAt); err != nil {
-			return err
 		}
 		return s.pub.Publish(ctx, tx, realtime.Event{
 			WorkspaceID: cur.WorkspaceID, ConversationID: cur.ID, Type: realtime.TypeUserMessage,
 			Payload: map[string]any{"conversationId": cur.ID, "message": map[string]any{
-				"id": m.ID, "role": RoleUser, "content": m.Content, "channelType": cur.ChannelType, "createdAt": m.CreatedAt.UTC(),
+				"id": u.msg.ID, "role": RoleUser, "content": u.msg.Content, "channelType": cur.ChannelType, "createdAt": u.msg.CreatedAt.UTC(),
 			}},
 		})
 	})
-	return m, dup, c, err
+	return u, taken && err == nil, err
 }
 
 // stillOurs locks the conversation in tx and reports whether the AI may still answer user:
@@ -385,21 +429,39 @@ func (s *Service) stillOurs(ctx context.Context, tx *sqlx.Tx, c convRow, user ms
 	return cur, !human && err == nil, err
 }
 
+// storeIfOurs is the reply's half of stillOurs in two statements: it locks the conversation
+// and, when it is OPEN, stores nm (storeOut) unless a human replied after user (checked by
+// the insert itself, after the lock). m is nil when the AI may no longer answer.
+func (s *Service) storeIfOurs(ctx context.Context, tx *sqlx.Tx, c convRow, user msgRow, nm newMsg) (convRow, *msgRow, error) {
+	cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+	if err != nil || cur.Status != StatusOpen {
+		return cur, nil, err
+	}
+	nm.UnlessHumanAfter = &user
+	m, err := s.storeOut(ctx, tx, cur, nm)
+	if errors.Is(err, errHumanReplied) {
+		return cur, nil, nil
+	}
+	if err != nil {
+		return cur, nil, err
+	}
+	return cur, &m, nil
+}
+
 // finishSystem stores a SYSTEM reply (canned, closed, fallback) unless a human took over
-// meanwhile. It charges nothing.
-func (s *Service) finishSystem(ctx context.Context, rep Reply, c convRow, user msgRow, text string, meta map[string]any) (Reply, error) {
+// meanwhile, releasing ls in the same statement. It charges nothing.
+func (s *Service) finishSystem(ctx context.Context, rep Reply, c convRow, user msgRow, ls *lease, text string, meta map[string]any) (Reply, error) {
+	var stored *msgRow
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, ok, err := s.stillOurs(ctx, tx, c, user)
-		if err != nil || !ok {
-			return err
-		}
-		m, err := s.storeOutbound(ctx, tx, cur, RoleSystem, text, nil, nil, nil, meta)
-		if err == nil {
-			out := m.out()
-			rep.Message = &out
-		}
+		var err error
+		_, stored, err = s.storeIfOurs(ctx, tx, c, user, newMsg{Role: RoleSystem, Content: text, Metadata: meta, ReleaseLease: ls.owner})
 		return err
 	})
+	if err == nil && stored != nil {
+		ls.held = false
+		out := stored.out()
+		rep.Message = &out
+	}
 	return rep, err
 }
 

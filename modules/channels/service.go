@@ -280,25 +280,31 @@ func (s *Service) HumanReply(ctx context.Context, ws, convID, content string) (M
 }
 
 // storeOutbound inserts a message the customer will see (ASSISTANT, SYSTEM or
-// HUMAN_AGENT), touches the conversation, publishes new_message and, for channels other than
-// WEB, enqueues its channels.send_message job, all in tx. WEB messages are delivered when
-// stored (the widget reads history and events), so they are SENT at once.
+// HUMAN_AGENT), touches the conversation (in the insert's statement), publishes
+// new_message and, for channels other than WEB, enqueues its channels.send_message job, all
+// in tx. WEB messages are delivered when stored (the widget reads history and events), so
+// they are SENT at once.
 func (s *Service) storeOutbound(ctx context.Context, tx *sqlx.Tx, c convRow, role, content string,
 	confidence *float64, latencyMs, tokens *int, meta map[string]any,
 ) (msgRow, error) {
+	return s.storeOut(ctx, tx, c, newMsg{
+		Role: role, Content: content, Confidence: confidence, LatencyMs: latencyMs, Tokens: tokens, Metadata: meta,
+	})
+}
+
+// storeOut is storeOutbound of a message given whole (the pipeline's reply sets
+// ReleaseLease: the insert's statement releases its lease). It sets the conversation and the
+// delivery status.
+func (s *Service) storeOut(ctx context.Context, tx *sqlx.Tx, c convRow, nm newMsg) (msgRow, error) {
+	role := nm.Role
 	status := deliveryPending
 	if c.ChannelType == ChannelWeb {
 		status = deliverySent
 	}
-	m, _, err := s.st.insertMessage(ctx, tx, newMsg{
-		ConversationID: c.ID, WorkspaceID: c.WorkspaceID, Role: role, Content: content, Confidence: confidence,
-		LatencyMs: latencyMs, Tokens: tokens, DeliveryStatus: &status, Metadata: meta,
-	})
+	nm.ConversationID, nm.WorkspaceID, nm.DeliveryStatus, nm.ChannelMsgID = c.ID, c.WorkspaceID, &status, ""
+	m, _, err := s.st.insertMessage(ctx, tx, nm)
 	if err != nil {
 		return m, fmt.Errorf("channels: store %s message: %w", role, err)
-	}
-	if err := s.st.touch(ctx, tx, c.WorkspaceID, c.ID, m.CreatedAt); err != nil {
-		return m, err
 	}
 	if c.ChannelType != ChannelWeb {
 		if _, err := s.queue.InsertTx(ctx, tx.Tx, SendMessageArgs{WorkspaceID: c.WorkspaceID, MessageID: m.ID}, nil); err != nil {

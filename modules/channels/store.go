@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/pg"
 )
 
@@ -161,23 +162,57 @@ UPDATE conversations
 SET tags = $3, metadata = metadata || '{"autoTagged": true}'::jsonb, updated_at = now()
 WHERE workspace_id = $1 AND id = $2`
 
-	qTouchConv = `UPDATE conversations SET last_message_at = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`
-
-	// The lease: taken when free or expired, released only by its owner.
+	// The lease: taken when free or expired, released only by its owner. Taking it locks the
+	// conversation row until the transaction ends (as SELECT … FOR UPDATE would) and returns
+	// it; no row when the lease is someone else's or the conversation is not this agent's
+	// on this channel.
 	qTakeLease = `
 UPDATE conversations SET lease_owner = $3, lease_until = now() + $4 * interval '1 millisecond'
-WHERE workspace_id = $1 AND id = $2 AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)`
+WHERE workspace_id = $1 AND id = $2 AND agent_id = $5 AND channel_type = $6
+  AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)
+RETURNING ` + convCols
 
 	qReleaseLease = `
 UPDATE conversations SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`
 
-	qInsertMsg = `
-INSERT INTO messages (id, conversation_id, workspace_id, role, content, confidence, latency_ms, tokens,
-                      channel_msg_id, delivery_status, metadata, created_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, $11, clock_timestamp())
-ON CONFLICT (conversation_id, channel_msg_id) DO NOTHING
-RETURNING ` + msgCols
+	// insertMsgCTE stores a message and, in the same statement, touches its conversation
+	// (last_message_at = the message's created_at) and, when $12 is not empty, releases the
+	// lease owned by $12 (the pipeline's reply). When $13 is not empty it inserts nothing if
+	// a HUMAN_AGENT message is newer than ($14, $13) (a human took over while the AI was
+	// answering that message). A duplicate (same channel message id) inserts nothing and
+	// touches nothing.
+	insertMsgCTE = `
+WITH m AS (
+    INSERT INTO messages (id, conversation_id, workspace_id, role, content, confidence, latency_ms, tokens,
+                          channel_msg_id, delivery_status, metadata, created_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, $11, clock_timestamp()
+    WHERE $13 = '' OR NOT EXISTS (
+        SELECT 1 FROM messages WHERE conversation_id = $2 AND role = 'HUMAN_AGENT' AND (created_at, id) > ($14, NULLIF($13, '')::uuid))
+    ON CONFLICT (conversation_id, channel_msg_id) DO NOTHING
+    RETURNING ` + msgCols + `
+), touched AS (
+    UPDATE conversations c
+    SET last_message_at = m.created_at, updated_at = now(),
+        lease_owner = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_owner END,
+        lease_until = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_until END
+    FROM m WHERE c.workspace_id = $3 AND c.id = $2
+)`
+
+	qInsertMsg = insertMsgCTE + `
+SELECT ` + msgCols + ` FROM m`
+
+	// qInsertUserMsg is qInsertMsg that also returns the $15 turns before the new message,
+	// oldest first (the statement's snapshot holds every message committed before it, and the
+	// lease keeps other messages of the conversation out meanwhile).
+	qInsertUserMsg = insertMsgCTE + `
+SELECT m.*, h.roles AS h_roles, h.contents AS h_contents FROM m CROSS JOIN LATERAL (
+    SELECT COALESCE(array_agg(x.role ORDER BY x.created_at, x.id), '{}') AS roles,
+           COALESCE(array_agg(x.content ORDER BY x.created_at, x.id), '{}') AS contents
+    FROM (SELECT role, content, created_at, id FROM messages
+          WHERE conversation_id = $2 AND (created_at, id) < (m.created_at, m.id)
+          ORDER BY created_at DESC, id DESC LIMIT $15) x
+) h`
 
 	qMsgByChannelID = `
 SELECT ` + msgCols + ` FROM messages WHERE conversation_id = $1 AND channel_msg_id = $2`
@@ -298,19 +333,16 @@ func (store) setAutoTags(ctx context.Context, q sqlx.ExtContext, ws, id string, 
 	return err
 }
 
-func (store) touch(ctx context.Context, q sqlx.ExtContext, ws, id string, at time.Time) error {
-	_, err := q.ExecContext(ctx, qTouchConv, ws, id, at)
-	return err
-}
-
-// takeLease claims the conversation for ttl; false when another holder's lease is live.
-func (store) takeLease(ctx context.Context, q sqlx.ExtContext, ws, id, owner string, ttl time.Duration) (bool, error) {
-	res, err := q.ExecContext(ctx, qTakeLease, ws, id, owner, ttl.Milliseconds())
-	if err != nil {
-		return false, err
+// takeLease claims the conversation for ttl and returns it, locked until q's transaction
+// ends; false when another holder's lease is live or the conversation is missing or not
+// agentID's on channelType (getConversation tells which).
+func (store) takeLease(ctx context.Context, q sqlx.ExtContext, ws, id, agentID, channelType, owner string, ttl time.Duration) (convRow, bool, error) {
+	var r convRow
+	err := sqlx.GetContext(ctx, q, &r, qTakeLease, ws, id, owner, ttl.Milliseconds(), agentID, channelType)
+	if pg.IsNoRows(err) {
+		return r, false, nil
 	}
-	n, err := res.RowsAffected()
-	return n == 1, err
+	return r, err == nil, err
 }
 
 func (store) releaseLease(ctx context.Context, q sqlx.ExtContext, id, owner string) error {
@@ -327,25 +359,90 @@ type newMsg struct {
 	ChannelMsgID                string
 	DeliveryStatus              *string
 	Metadata                    map[string]any
+	// ReleaseLease, when not empty, is the lease owner whose lease on the conversation the
+	// insert releases (the pipeline's reply).
+	ReleaseLease string
+	// UnlessHumanAfter, when set, is the USER message being answered: nothing is stored
+	// (errHumanReplied) when a HUMAN_AGENT message is newer.
+	UnlessHumanAfter *msgRow
 }
 
-// insertMessage stores m; duplicate is true (and the earlier row returned) when the
-// conversation already has a message with m.ChannelMsgID.
+// insertMessage stores m and touches its conversation (releasing m.ReleaseLease's lease), in
+// one statement; duplicate is true (and the earlier row returned, nothing touched) when the
+// conversation already has a message with m.ChannelMsgID. errHumanReplied: m.UnlessHumanAfter
+// is set and a human replied after it (nothing stored).
 func (store) insertMessage(ctx context.Context, q sqlx.ExtContext, m newMsg) (r msgRow, duplicate bool, err error) {
+	args, err := m.args()
+	if err != nil {
+		return r, false, err
+	}
+	err = sqlx.GetContext(ctx, q, &r, qInsertMsg, args...)
+	return insertResult(ctx, q, m, r, err)
+}
+
+// insertUser is insertMessage that also returns the up to n turns before the new message,
+// oldest first (nil for a duplicate: read them with history).
+func (store) insertUser(ctx context.Context, q sqlx.ExtContext, m newMsg, n int) (msgRow, bool, []agentapi.Turn, error) {
+	args, err := m.args()
+	if err != nil {
+		return msgRow{}, false, nil, err
+	}
+	var r struct {
+		msgRow
+		Roles    pq.StringArray `db:"h_roles"`
+		Contents pq.StringArray `db:"h_contents"`
+	}
+	err = sqlx.GetContext(ctx, q, &r, qInsertUserMsg, append(args, n)...)
+	row, dup, err := insertResult(ctx, q, m, r.msgRow, err)
+	if err != nil || dup {
+		return row, dup, nil, err
+	}
+	if len(r.Roles) != len(r.Contents) {
+		return row, false, nil, fmt.Errorf("channels: history of %d roles and %d contents", len(r.Roles), len(r.Contents))
+	}
+	turns := make([]agentapi.Turn, len(r.Roles))
+	for i := range r.Roles {
+		turns[i] = agentapi.Turn{Role: r.Roles[i], Content: r.Contents[i]}
+	}
+	return row, false, turns, nil
+}
+
+// args are qInsertMsg's $1–$14.
+func (m newMsg) args() ([]any, error) {
 	md := []byte(`{}`)
 	if len(m.Metadata) > 0 {
+		var err error
 		if md, err = json.Marshal(m.Metadata); err != nil {
-			return r, false, fmt.Errorf("channels: message metadata: %w", err)
+			return nil, fmt.Errorf("channels: message metadata: %w", err)
 		}
 	}
-	err = sqlx.GetContext(ctx, q, &r, qInsertMsg, newID(), m.ConversationID, m.WorkspaceID, m.Role, m.Content,
-		m.Confidence, m.LatencyMs, m.Tokens, m.ChannelMsgID, m.DeliveryStatus, md)
-	if pg.IsNoRows(err) && m.ChannelMsgID != "" {
+	guardID, guardAt := "", time.Time{}
+	if u := m.UnlessHumanAfter; u != nil {
+		guardID, guardAt = u.ID, u.CreatedAt
+	}
+	return []any{
+		newID(), m.ConversationID, m.WorkspaceID, m.Role, m.Content, m.Confidence, m.LatencyMs, m.Tokens,
+		m.ChannelMsgID, m.DeliveryStatus, md, m.ReleaseLease, guardID, guardAt,
+	}, nil
+}
+
+// insertResult maps an insert's empty result: the earlier message of a duplicate channel
+// message id, or errHumanReplied.
+func insertResult(ctx context.Context, q sqlx.ExtContext, m newMsg, r msgRow, err error) (msgRow, bool, error) {
+	switch {
+	case !pg.IsNoRows(err):
+		return r, false, err
+	case m.ChannelMsgID != "":
 		err = sqlx.GetContext(ctx, q, &r, qMsgByChannelID, m.ConversationID, m.ChannelMsgID)
 		return r, true, err
+	case m.UnlessHumanAfter != nil:
+		return r, false, errHumanReplied
 	}
 	return r, false, err
 }
+
+// errHumanReplied is insertMessage's refusal of a reply to a message a human answered.
+var errHumanReplied = errors.New("channels: a human replied")
 
 func (store) getMessage(ctx context.Context, q sqlx.ExtContext, ws, id string, forUpdate bool) (msgRow, error) {
 	var r msgRow
