@@ -15,6 +15,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/axonhq/axon/modules/agents/agentapi"
+	"github.com/axonhq/axon/platform/ai"
 )
 
 // Retrieval settings.
@@ -178,8 +179,12 @@ type termWeightedEmbedder interface {
 // frequency among the agent's chunks, BM25's ln(1 + (N − df + 0.5) / (df + 0.5)): in a
 // bike shop's knowledge "bike" is in every chunk and weighs almost nothing, "deposit" is
 // in one and decides. Without it, a short QA pair that repeats the common words out-scores
-// the long policy chunk holding the answer. Not cached: the frequencies change with the agent's documents, and
-// the offline embedding costs microseconds.
+// the long policy chunk holding the answer. Each weight is then scaled by the term's
+// rarity in everyday English (ai.EnglishWeight): in a small knowledge base a word like
+// "use" may be in one chunk only, and per-agent frequencies alone rated it as high as
+// "motor" (make eval: retriever top-1 0.721 → 0.738, MRR 0.806 → 0.821). Not cached: the
+// frequencies change with the agent's documents, and the offline embedding costs
+// microseconds.
 func (s *Service) rarityWeightedEmbedding(ctx context.Context, q sqlx.QueryerContext, e termWeightedEmbedder, workspaceID, agentID, query string) ([]float32, error) {
 	terms := e.QueryTerms(query)
 	n, df, err := s.st.termFreqs(ctx, q, workspaceID, agentID, terms)
@@ -192,14 +197,16 @@ func (s *Service) rarityWeightedEmbedding(ctx context.Context, q sqlx.QueryerCon
 			idf[t] = math.Log(1 + (float64(n)-float64(df[i])+0.5)/(float64(df[i])+0.5))
 		}
 	}
-	// A term no chunk holds has no measured rarity and keeps weight 1: at the largest
+	// A term no chunk holds has no measured rarity and keeps weight 1 (times its English
+	// weight): at the largest
 	// weight its character n-grams, which are all it can match, out-voted the words the
 	// knowledge does hold (make eval: vector top-1 0.574 → 0.607, top-5 0.836 → 0.902).
 	return e.EmbedQuery(ctx, query, func(t string) float64 {
-		if w, ok := idf[t]; ok {
-			return w
+		w, ok := idf[t]
+		if !ok {
+			w = 1
 		}
-		return 1
+		return w * ai.EnglishWeight(t)
 	})
 }
 

@@ -71,8 +71,10 @@ const OfflineDontKnow = "I'm sorry, I don't know the answer to that."
 //   - factual: 0.1 when a non-system message contains OfflineDontKnow; else, when a
 //     knowledge block is present, derived from the best sentence score as above (0.7 or
 //     more when it reaches OfflineAnswerSimilarity, below 0.4 when not) multiplied by the
-//     share of the customer's content words the knowledge contains (termCoverage), so a
-//     question about something the knowledge never mentions scores low; else 0.8, since
+//     share of the customer's content words (weighted by length) that
+//     the knowledge the reply was drawn from contains: the reply's sentences with the
+//     question before each and its section heading (termCoverage), so a question about
+//     something the answer does not mention scores low; else 0.8, since
 //     the offline responder only answers from knowledge.
 //   - intent: 0.8, or 0.5 when the customer's text has no words.
 //   - emotional: starts at 0.9 and drops by 0.3 per anger word (angry, ridiculous, worst,
@@ -590,19 +592,29 @@ func offlineFactual(msgs []ChatMessage, customer string) float64 {
 	if best >= OfflineAnswerSimilarity {
 		f = min(1, 0.7+(best-OfflineAnswerSimilarity))
 	}
-	return f * termCoverage(customer, entries)
+	return f * termCoverage(customer, lastContent(msgs, RoleAssistant), entries)
 }
 
-// termCoverage is the share of the customer's content words that the knowledge entries
-// contain, each word weighted by its length (a crude rarity: "physiotherapist" says more
-// than "bike"). A word is contained when an entry has the same word (singular form) or,
-// for words of four letters or more, one sharing all but at most two of the shorter
-// word's letters as a prefix of four or more ("returning" and "return"), or, for words
-// of five letters or more, one a single typo away ("garantee" and "guarantee"). A question
-// whose main words the knowledge never mentions is not supported by it, however similar
-// its best sentence looks. 1 when the customer wrote no content word.
-func termCoverage(customer string, entries []string) float64 {
-	known := wordSet(strings.Join(entries, "\n"))
+// termCoverage is the share of the customer's content words that the knowledge the reply
+// was drawn from contains: the answer sentences of the entries that the reply repeats,
+// each with the question before it and its section's heading (answerContext), or all
+// the entries when the reply repeats none of their sentences. Each word is weighted by
+// its length (a crude rarity: "physiotherapist" says more than "bike"; weighting by
+// EnglishWeight as well measured no better on make eval and pushed borderline answers
+// such as "can I return a product?" below minFactual). A word is contained when
+// the context has the same word (singular form) or, for words of four letters or more,
+// one sharing all but at most two of the shorter word's letters as a prefix of four or
+// more ("returning" and "return"), or, for words of five letters or more, one a single
+// typo away ("garantee" and "guarantee"). A question whose main words the answer's
+// context never mentions is not answered by it, however similar its best sentence
+// looks, even when some other passage mentions them ("which motor brand do your e-bikes
+// use" answered with a sentence on renting e-bikes). 1 when the customer wrote no
+// content word.
+func termCoverage(customer, reply string, entries []string) float64 {
+	known := answerContext(reply, entries)
+	if known == nil {
+		known = wordSet(strings.Join(entries, "\n"))
+	}
 	var total, found float64
 	for _, w := range contentTokens(tokens(customer)) {
 		if stopWords[w] {
@@ -618,6 +630,42 @@ func termCoverage(customer string, entries []string) float64 {
 		return 1
 	}
 	return found / total
+}
+
+// answerContext is the set of words (singular forms) of the knowledge a reply was drawn
+// from: every answer sentence of the entries that the reply contains (compared in lower
+// case with spaces collapsed), together with the question sentence right before it and
+// the heading of its section (see answerUnits). nil when the reply contains none.
+func answerContext(reply string, entries []string) map[string]bool {
+	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
+	r := norm(reply)
+	if r == "" {
+		return nil
+	}
+	var set map[string]bool
+	for _, e := range entries {
+		var question, heading string
+		for _, u := range answerUnits(e) {
+			switch u.lead {
+			case leadQuestion:
+				question = u.text
+				continue
+			case leadHeading:
+				heading = u.text
+				continue
+			}
+			if strings.Contains(r, norm(u.text)) {
+				if set == nil {
+					set = map[string]bool{}
+				}
+				for w := range wordSet(u.text + "\n" + question + "\n" + heading) {
+					set[w] = true
+				}
+			}
+			question = ""
+		}
+	}
+	return set
 }
 
 func knownWord(w string, known map[string]bool) bool {

@@ -457,3 +457,50 @@ func TestOfflineEmbedQueryWeighsTerms(t *testing.T) {
 		t.Error("EmbedQuery with a cancelled context: no error")
 	}
 }
+
+// EnglishWeight ranks words by how rare they are in everyday English: function and
+// everyday words weigh little, topic words more, words beyond the list (or typos) 1.
+func TestEnglishWeight(t *testing.T) {
+	t.Parallel()
+	order := []string{"you", "like", "use", "shop", "motor", "warranty"}
+	for i := 1; i < len(order); i++ {
+		if a, b := ai.EnglishWeight(order[i-1]), ai.EnglishWeight(order[i]); a >= b {
+			t.Errorf("EnglishWeight(%q) = %.2f, not below EnglishWeight(%q) = %.2f", order[i-1], a, order[i], b)
+		}
+	}
+	for _, w := range []string{"you", "use", "warranty", "derailleur", "garantee"} {
+		if x := ai.EnglishWeight(w); x < 0.1 || x > 1 {
+			t.Errorf("EnglishWeight(%q) = %v, outside [0.1, 1]", w, x)
+		}
+	}
+	if x := ai.EnglishWeight("derailleur"); x != 1 {
+		t.Errorf("EnglishWeight of an unlisted word = %v, want 1", x)
+	}
+}
+
+// The factual score judges the reply by the knowledge it was drawn from: a question
+// whose main word another passage mentions is still unsupported when the sentence
+// answered (with its question and heading) does not, and a QA pair's question counts
+// for its answer.
+func TestOfflineFactualCoverageOfTheAnswer(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	know := knowledgePrompt(
+		"Rentals\nWe rent road bikes and e-bikes from the showroom for $35 per day.",
+		"Warranty\nThe battery and the motor of an e-bike are covered for two years.",
+		"Q: Can I pay in instalments?\nA: Yes, orders over $500 can be split into 12 monthly payments.")
+	scorer := "Score the assistant's reply as JSON.\n\n" + know
+	factual := func(q, reply string) float64 {
+		var s scores
+		if err := o.CompleteJSON(t.Context(), ask(scorer, q, reply), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Factual
+	}
+	offTopic := factual("which motor brand do your e-bikes use", "We rent road bikes and e-bikes from the showroom for $35 per day.")
+	onTopic := factual("how long is the motor of my e-bike covered", "The battery and the motor of an e-bike are covered for two years.")
+	qa := factual("can i pay in instalments", "Yes, orders over $500 can be split into 12 monthly payments.")
+	if offTopic >= 0.36 || onTopic < 0.7 || qa < 0.36 {
+		t.Errorf("factual: off-topic answer %.2f (want < 0.36), on-topic %.2f (want ≥ 0.7), QA answer %.2f (want ≥ 0.36)", offTopic, onTopic, qa)
+	}
+}
