@@ -19,7 +19,8 @@ import (
 // TestFaultWorkKilledMidInboundBatch is issue 10's acceptance check through the real
 // binaries: 200 signed WhatsApp messages (200 customers) are accepted by `serve`; `work`
 // is SIGKILLed while it is answering them; a second `work` finishes the batch. Every message
-// is answered exactly once in the database and reaches WhatsApp (the fake) at least once.
+// is answered exactly once in the database and reaches WhatsApp (the fake) at least once
+// (twice only for a send caught between the platform's answer and its recorded outcome).
 // Jobs the dead worker held are taken back by the short rescue (process_inbound: its 90 s
 // timeout + 30 s; the conversation lease it held expires after 2 min), so this takes about
 // 2–3 minutes.
@@ -123,7 +124,11 @@ func TestFaultWorkKilledMidInboundBatch(t *testing.T) {
 	if len(perRecipient) != n {
 		t.Errorf("%d customers never got their reply", n-len(perRecipient))
 	}
-	if dup != 0 {
-		t.Errorf("%d replies reached WhatsApp twice (a send the dead worker made but had not recorded)", dup)
+	// Delivery to a platform without idempotency keys is at-least-once: a send the dead
+	// worker made between WhatsApp's answer and writing its COMMIT is made again after the
+	// rescue. That window is a few microseconds per send (deliver.go), so a duplicate is
+	// rare, and at most the outbound queue's concurrency (5 sends in flight) can happen.
+	if dup > 5 {
+		t.Errorf("%d replies reached WhatsApp twice: more than the 5 sends that can be in flight at the kill", dup)
 	}
 }

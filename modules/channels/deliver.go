@@ -58,9 +58,27 @@ func (s *Service) deliver(ctx context.Context, ws, msgID string, lastAttempt boo
 	if why != "" {
 		return s.failDelivery(ctx, c, m, errors.New(why))
 	}
+	// SENT is written before the call, in a transaction that commits once the platform has
+	// accepted: between its answer and our record there is then only the COMMIT to write
+	// (Postgres completes a commit it has received even if this process dies at once), not
+	// a pool wait and a statement. A worker killed in that window leaves the message
+	// PENDING and it is sent again after the rescue (no platform but Resend takes an
+	// idempotency key); the window is kept as small as it can be. The transaction does not
+	// follow ctx, so a timeout right after the platform's answer cannot roll it back.
+	tx, err := s.db.BeginTxx(context.WithoutCancel(ctx), nil)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback() }() // after a commit, a no-op
+	if err := s.st.setDelivery(ctx, tx, ws, msgID, deliverySent, nil); err != nil {
+		return err
+	}
 	n, sendErr := sender.Send(ctx, d)
 	if sendErr == nil {
-		return s.st.setDelivery(ctx, s.db, ws, msgID, deliverySent, map[string]any{"deliveredParts": n})
+		return tx.Commit()
+	}
+	if err := tx.Rollback(); err != nil {
+		return err
 	}
 	if n > d.SkipParts {
 		if err := s.st.setDelivery(ctx, s.db, ws, msgID, deliveryPending, map[string]any{"deliveredParts": n}); err != nil {
