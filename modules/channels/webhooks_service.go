@@ -2,6 +2,8 @@ package channels
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -91,7 +93,7 @@ func (s *Service) AcceptInbound(ctx context.Context, ch WebhookChannel, msgs []i
 		jobs := make([]river.InsertManyParams, 0, len(msgs))
 		for _, m := range msgs {
 			id, err := s.st.insertInbound(ctx, tx, newInbound{
-				WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ExternalID: m.ID, Sender: m.From,
+				WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ExternalID: dedupeKey(m.ID), Sender: m.From,
 				SenderName: m.Name, Content: m.Text, Thread: m.Thread, Subject: m.Subject,
 			})
 			if err != nil {
@@ -109,6 +111,16 @@ func (s *Service) AcceptInbound(ctx context.Context, ch WebhookChannel, msgs []i
 		return err
 	})
 	return accepted, err
+}
+
+// dedupeKey is a platform message id as the pipeline keeps it (messages.channel_msg_id is at
+// most 255 characters): longer ids are replaced by their SHA-256, which stays unique.
+func dedupeKey(id string) string {
+	if len(id) <= 255 {
+		return id
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // ProcessInbound answers one stored inbound message through the pipeline (Respond) and

@@ -483,3 +483,17 @@ func TestTestChannel(t *testing.T) {
 	member := he.AddMember(w, authn.RoleMember)
 	he.Post("/v1/channels/whatsapp/test", member.Token, map[string]any{"to": "+15557654321"}).ExpectError(t, 403, "FORBIDDEN")
 }
+
+// A platform id longer than the pipeline keeps is stored by its hash: still one row per
+// message, and the message is answered.
+func TestLongPlatformIDIsKeptByHash(t *testing.T) {
+	t.Parallel()
+	if got := dedupeKey(strings.Repeat("x", 255)); got != strings.Repeat("x", 255) {
+		t.Fatalf("a 255-character id was changed: %q", got)
+	}
+	long := strings.Repeat("y", 256)
+	if a, b := dedupeKey(long), dedupeKey(long+"z"); len(a) > 255 || a == b || a != dedupeKey(long) {
+		t.Fatalf("dedupeKey: %q %q", a, b)
+	}
+}
+
