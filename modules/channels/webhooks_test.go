@@ -496,4 +496,3 @@ func TestLongPlatformIDIsKeptByHash(t *testing.T) {
 		t.Fatalf("dedupeKey: %q %q", a, b)
 	}
 }
-
