@@ -21,9 +21,9 @@ import (
 // is SIGKILLed while it is answering them; a second `work` finishes the batch. Every message
 // is answered exactly once in the database and reaches WhatsApp (the fake) at least once
 // (twice only for a send caught between the platform's answer and its recorded outcome).
-// Jobs the dead worker held are taken back by the short rescue (process_inbound: its 90 s
-// timeout + 30 s; the conversation lease it held expires after 2 min), so this takes about
-// 2–3 minutes.
+// Jobs the dead worker held are taken back once its heartbeat is 40 s old (queue.rescue
+// runs every 30 s; platform/queue/heartbeat.go), and the conversation leases it held lapse
+// within 30 s (a live answer renews its lease), so this takes about a minute.
 func TestFaultWorkKilledMidInboundBatch(t *testing.T) {
 	ctx := context.Background()
 	fake := fakeplatforms.New(t)

@@ -134,7 +134,7 @@ func New(d Deps) (*Module, error) {
 		credits: d.Credits, mailer: d.Mailer, staff: d.Staff, box: d.Box, log: d.Log,
 		frontendURL: strings.TrimRight(d.FrontendURL, "/"), apiBase: strings.TrimRight(d.APIBaseURL, "/"),
 		zendeskBase: strings.TrimRight(d.ZendeskAPIBase, "/"), freshdeskBase: strings.TrimRight(d.FreshdeskAPIBase, "/"),
-		http: d.HTTPClient, outbound: d.Outbound, now: d.Now,
+		http: d.HTTPClient, outbound: d.Outbound, now: d.Now, leaseRenew: leaseRenewEvery,
 	}
 	surf, err := newSurfaces(svc, d.Surfaces)
 	if err != nil {

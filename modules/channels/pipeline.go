@@ -69,9 +69,14 @@ type Source = agentapi.Source
 
 // Pipeline tuning.
 const (
-	// leaseTTL bounds how long a crashed responder blocks its conversation; it covers the
-	// completion (30 s) and scoring timeouts with margin.
-	leaseTTL = 2 * time.Minute
+	// leaseTTL bounds how long a crashed responder blocks its conversation: a live one
+	// renews its lease every leaseRenewEvery while it answers (a completion may take 30 s
+	// and scoring more), so a dead one's lapses within leaseTTL.
+	leaseTTL        = 30 * time.Second
+	leaseRenewEvery = 10 * time.Second
+	// leaseWait bounds how long a message waits for the conversation's previous one to be
+	// answered.
+	leaseWait = 4 * time.Minute
 	// historyTurns is how much of the conversation the responder is given (it keeps the
 	// last 8 turns within its token budget).
 	historyTurns = 20
@@ -127,6 +132,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	if err != nil {
 		return Reply{}, err
 	}
+	defer s.renewLease(ctx, ls)()
 	user, dup, conv := u.msg, u.dup, u.conv
 	rep := Reply{ConversationID: conv.ID, UserMessageID: user.ID, Duplicate: dup}
 	if dup {
@@ -288,6 +294,32 @@ func (s *Service) release(ctx context.Context, l *lease) {
 	}
 }
 
+// renewLease keeps l alive every leaseRenewEvery until the returned stop is called (the
+// reply's statement may release it meanwhile: renewing a lease no longer ours changes
+// nothing).
+func (s *Service) renewLease(ctx context.Context, l *lease) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(s.leaseRenew)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), leaseTTL/3)
+				if err := s.st.renewLease(rctx, s.db, l.convID, l.owner, leaseTTL); err != nil {
+					s.log.Warn("channels: lease renewal failed", slog.String("conversationId", l.convID), slog.String("err", err.Error()))
+				}
+				cancel()
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
+
 // customerKey names one customer of one agent on one channel: the resolver's lock key.
 type customerKey struct {
 	WorkspaceID, AgentID, ChannelType, CustomerID string
@@ -351,7 +383,7 @@ type userStored struct {
 // c.ChannelType; ctx's error.
 func (s *Service) storeUser(ctx context.Context, c convRow, in Inbound, owner string) (userStored, error) {
 	wait := 10 * time.Millisecond
-	deadline := time.Now().Add(2 * leaseTTL)
+	deadline := time.Now().Add(leaseWait)
 	for {
 		u, taken, err := s.leaseAndStoreUser(ctx, c, in, owner)
 		if err != nil || taken {

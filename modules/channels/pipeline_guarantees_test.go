@@ -272,3 +272,49 @@ func TestRerunAnswersWithTheTurnsBeforeTheMessage(t *testing.T) {
 		t.Fatalf("history of the third message = %+v", got)
 	}
 }
+
+// A responder that takes long keeps its lease alive (renewed while it answers), so the
+// short leaseTTL only frees the conversations of responders that died.
+func TestLeaseRenewedWhileAnswering(t *testing.T) {
+	t.Parallel()
+	ce := newCoreEnv(t, coreOptions{})
+	ce.mod.svc.leaseRenew = 50 * time.Millisecond
+	w := ce.NewWorkspace("STARTER", 10)
+	ag := ce.agent(t, w, nil)
+	first := ce.respond(t, webIn(w.ID, ag, "visitor-renew", "hello"))
+	release := make(chan struct{})
+	ce.resp.setAnswer(func(ctx context.Context, req agents.AnswerRequest) (agents.Answer, error) {
+		<-release
+		return agents.Answer{Content: "late answer", Scores: agents.Scores{Factual: 0.9, Intent: 0.9, Emotional: 0.9, Composite: 0.9}, Scored: true}, nil
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := ce.mod.svc.Respond(context.Background(), webIn(w.ID, ag, "visitor-renew", "slow one"), nil)
+		done <- err
+	}()
+	// Wait until the slow answer holds the lease, then shorten it to one second: the
+	// renewal must push it out again to a full leaseTTL.
+	deadline := time.Now().Add(10 * time.Second)
+	for ce.count(t, `SELECT count(*) FROM conversations WHERE id = $1 AND lease_owner IS NOT NULL`, first.ConversationID) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the slow answer never took the lease")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if _, err := ce.DB.Exec(`UPDATE conversations SET lease_until = now() + interval '1 second' WHERE id = $1`, first.ConversationID); err != nil {
+		t.Fatal(err)
+	}
+	for ce.count(t, `SELECT count(*) FROM conversations WHERE id = $1 AND lease_until > now() + interval '10 seconds'`, first.ConversationID) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the lease was not renewed while the answer was being made")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := ce.count(t, `SELECT count(*) FROM conversations WHERE id = $1 AND lease_owner IS NOT NULL`, first.ConversationID); n != 0 {
+		t.Fatal("the lease outlived the answer")
+	}
+}

@@ -65,6 +65,7 @@ type Service struct {
 	zendeskBase, freshdeskBase string
 	http                       *http.Client
 	outbound                   *outbound.Senders
+	leaseRenew                 time.Duration // leaseRenewEvery; tests shorten it
 	now                        func() time.Time
 }
 

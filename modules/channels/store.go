@@ -172,6 +172,10 @@ WHERE workspace_id = $1 AND id = $2 AND agent_id = $5 AND channel_type = $6
   AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)
 RETURNING ` + convCols
 
+	qRenewLease = `
+UPDATE conversations SET lease_until = now() + $3 * interval '1 millisecond'
+WHERE id = $1 AND lease_owner = $2`
+
 	qReleaseLease = `
 UPDATE conversations SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`
@@ -343,6 +347,13 @@ func (store) takeLease(ctx context.Context, q sqlx.ExtContext, ws, id, agentID, 
 		return r, false, nil
 	}
 	return r, err == nil, err
+}
+
+// renewLease extends owner's lease on the conversation by ttl from now; nothing when the
+// lease is no longer owner's.
+func (store) renewLease(ctx context.Context, q sqlx.ExecerContext, id, owner string, ttl time.Duration) error {
+	_, err := q.ExecContext(ctx, qRenewLease, id, owner, ttl.Milliseconds())
+	return err
 }
 
 func (store) releaseLease(ctx context.Context, q sqlx.ExtContext, id, owner string) error {

@@ -93,12 +93,20 @@ type WorkerOptions struct {
 	Rescues []Rescue
 	// RescueEvery overrides RescueEvery (tests).
 	RescueEvery time.Duration
+	// HeartbeatEvery and DeadAfter override the liveness timing of heartbeat.go (tests).
+	HeartbeatEvery, DeadAfter time.Duration
 }
 
-// Worker is a working client plus the listener pool it owns.
+// Worker is a working client plus the listener pool it owns and its heartbeat
+// (heartbeat.go).
 type Worker struct {
 	*Client
 	listener *pgxpool.Pool
+	db       *sql.DB
+	log      *slog.Logger
+	every    time.Duration
+	stop     chan struct{}
+	done     chan struct{}
 }
 
 // NewWorker builds the client work uses.
@@ -132,7 +140,27 @@ func NewWorker(ctx context.Context, o WorkerOptions) (*Worker, error) {
 		pool.Close()
 		return nil, err
 	}
-	return &Worker{Client: client, listener: pool}, nil
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	every := o.HeartbeatEvery
+	if every <= 0 {
+		every = HeartbeatEvery
+	}
+	return &Worker{Client: client, listener: pool, db: o.DB, log: log, every: every}, nil
+}
+
+// Start starts the client and its heartbeat.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.Client.Start(ctx); err != nil {
+		return err
+	}
+	if w.stop == nil {
+		w.stop, w.done = make(chan struct{}), make(chan struct{})
+		go heartbeat(w.db, w.ID(), w.every, w.log, w.stop, w.done)
+	}
+	return nil
 }
 
 // addRescue validates o.Rescues, registers queue.rescue in o.Workers (itself included in
@@ -150,7 +178,11 @@ func addRescue(o *WorkerOptions) ([]*river.PeriodicJob, map[string]river.QueueCo
 	if log == nil {
 		log = slog.Default()
 	}
-	w := &rescueWorker{db: sqlx.NewDb(o.DB, "postgres"), log: log}
+	deadAfter := o.DeadAfter
+	if deadAfter <= 0 {
+		deadAfter = DeadAfter
+	}
+	w := &rescueWorker{db: sqlx.NewDb(o.DB, "postgres"), log: log, deadAfter: deadAfter}
 	w.rescues = append(slices.Clone(o.Rescues), RescueOf[RescueArgs](w))
 	seen := map[string]bool{}
 	for _, r := range w.rescues {
@@ -190,6 +222,13 @@ func (w *Worker) Stop(ctx context.Context) error {
 		hard, cancel := context.WithTimeout(context.Background(), HardStopTimeout)
 		defer cancel()
 		err = w.StopAndCancel(hard)
+	}
+	// The heartbeat stops (and its row goes) only now: until the jobs were done or released
+	// the client was alive.
+	if w.stop != nil {
+		close(w.stop)
+		<-w.done
+		w.stop = nil
 	}
 	w.listener.Close()
 	return err

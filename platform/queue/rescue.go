@@ -118,6 +118,11 @@ WITH threshold AS (
     LIMIT $3
     FOR UPDATE OF j SKIP LOCKED
 )
+` + rescueUpdate
+
+// rescueUpdate is the outcome of a rescue, shared by rescueSQL and rescueDeadSQL (the CTE
+// "stuck" names the jobs, locked).
+const rescueUpdate = `
 UPDATE river_job AS j
 SET errors = array_append(j.errors, jsonb_build_object(
         'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
@@ -174,9 +179,10 @@ func (RescueArgs) InsertOpts() river.InsertOpts {
 
 type rescueWorker struct {
 	river.WorkerDefaults[RescueArgs]
-	db      *sqlx.DB
-	rescues []Rescue
-	log     *slog.Logger
+	db        *sqlx.DB
+	rescues   []Rescue
+	deadAfter time.Duration
+	log       *slog.Logger
 }
 
 // rescueTimeout bounds one sweep.
@@ -186,6 +192,11 @@ func (w *rescueWorker) Timeout(*river.Job[RescueArgs]) time.Duration { return re
 
 func (w *rescueWorker) Work(ctx context.Context, _ *river.Job[RescueArgs]) error {
 	rescued, err := RescueStuck(ctx, w.db, w.rescues)
+	if err == nil {
+		var dead []Rescued
+		dead, err = RescueDead(ctx, w.db, w.deadAfter)
+		rescued = append(rescued, dead...)
+	}
 	for _, r := range rescued {
 		w.log.WarnContext(ctx, "queue: stuck job rescued (worker lost)",
 			slog.Int64("jobId", r.ID), slog.String("kind", r.Kind), slog.String("queue", r.Queue),

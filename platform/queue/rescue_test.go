@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
@@ -441,5 +442,114 @@ func TestRescuePinnedToRiverSchema(t *testing.T) {
 		if !slices.Contains(states, s) {
 			t.Errorf("river_job_state has no %q (has %v)", s, states)
 		}
+	}
+}
+
+// TestRescueDead: the running jobs of a client whose heartbeat stopped are taken back
+// whatever their kind (even one without a short rescue), and only those: not a live
+// client's, not a client's that never wrote a heartbeat (an older version), not a job that
+// started after the deadline; long-dead clients' rows are forgotten.
+func TestRescueDead(t *testing.T) {
+	db := pgtest.DB(t)
+	q := uniqueQueue()
+	workers := river.NewWorkers()
+	river.AddWorker(workers, newRecordWorker())
+	ins, err := queue.NewInsertOnly(db.DB.DB, workers, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead, live, ancient := "dead-"+uuid.NewString(), "live-"+uuid.NewString(), "ancient-"+uuid.NewString()
+	t.Cleanup(func() { _, _ = db.Exec(`DELETE FROM queue_workers WHERE client_id = ANY($1)`, pq.Array([]string{dead, live, ancient})) })
+	for id, ago := range map[string]string{dead: "2 minutes", live: "1 second", ancient: "2 hours"} {
+		if _, err := db.Exec(`INSERT INTO queue_workers (client_id, started_at, heartbeat_at) VALUES ($1, now() - interval '3 hours', now() - $2::interval)`, id, ago); err != nil {
+			t.Fatal(err)
+		}
+	}
+	job := func(marker, by string, startedAgo time.Duration) int64 {
+		id := stuckRow(t, db.DB, ins, recordArgs{Marker: marker}, q, 1, 3, startedAgo, `{}`)
+		if _, err := db.Exec(`UPDATE river_job SET attempted_by = ARRAY['earlier-client', $2] WHERE id = $1`, id, by); err != nil {
+			t.Fatal(err)
+		}
+		return id
+	}
+	ofDead := job("dead", dead, 2*time.Minute)
+	ofLive := job("live", live, 2*time.Minute)
+	ofUnknown := job("unknown", "never-beat-"+uuid.NewString(), 2*time.Minute)
+	young := job("young", dead, 10*time.Second)
+
+	got, err := queue.RescueDead(context.Background(), db.DB, 40*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rescued []int64
+	for _, r := range got {
+		if r.Queue == q {
+			rescued = append(rescued, r.ID)
+		}
+	}
+	if len(rescued) != 1 || rescued[0] != ofDead {
+		t.Fatalf("rescued %v, want only the dead client's job %d", rescued, ofDead)
+	}
+	for id, want := range map[int64]string{ofDead: "available", ofLive: "running", ofUnknown: "running", young: "running"} {
+		var st string
+		if err := db.Get(&st, `SELECT state FROM river_job WHERE id = $1`, id); err != nil || st != want {
+			t.Errorf("job %d: %q %v, want %s", id, st, err, want)
+		}
+	}
+	var left []string
+	if err := db.Select(&left, `SELECT client_id FROM queue_workers WHERE client_id = ANY($1) ORDER BY client_id`, pq.Array([]string{dead, live, ancient})); err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 2 || slices.Contains(left, ancient) {
+		t.Fatalf("queue_workers left %v, want the dead and live clients (the 2-hour-old one forgotten)", left)
+	}
+}
+
+// TestWorkerHeartbeat: a started worker writes its heartbeat under its client id and
+// removes it when it stops.
+func TestWorkerHeartbeat(t *testing.T) {
+	db := pgtest.DB(t)
+	workers := river.NewWorkers()
+	river.AddWorker(workers, newRecordWorker())
+	w, err := queue.NewWorker(context.Background(), queue.WorkerOptions{
+		DB: db.DB.DB, DatabaseURL: pgtest.URL(t), Workers: workers, Logger: slog.Default(),
+		Queues: map[string]river.QueueConfig{uniqueQueue(): {MaxWorkers: 1}}, HeartbeatEvery: 50 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	beat := func() (time.Time, bool) {
+		var at time.Time
+		err := db.Get(&at, `SELECT heartbeat_at FROM queue_workers WHERE client_id = $1`, w.ID())
+		return at, err == nil
+	}
+	first, ok := beat()
+	for i := 0; !ok && i < 100; i++ {
+		time.Sleep(20 * time.Millisecond)
+		first, ok = beat()
+	}
+	if !ok {
+		t.Fatal("no heartbeat row after start")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if at, _ := beat(); at.After(first) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the heartbeat was not refreshed")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := w.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := beat(); ok {
+		t.Fatal("the heartbeat row outlived the worker")
 	}
 }
