@@ -459,7 +459,9 @@ func TestRescueDead(t *testing.T) {
 		t.Fatal(err)
 	}
 	dead, live, ancient := "dead-"+uuid.NewString(), "live-"+uuid.NewString(), "ancient-"+uuid.NewString()
-	t.Cleanup(func() { _, _ = db.Exec(`DELETE FROM queue_workers WHERE client_id = ANY($1)`, pq.Array([]string{dead, live, ancient})) })
+	t.Cleanup(func() {
+		_, _ = db.Exec(`DELETE FROM queue_workers WHERE client_id = ANY($1)`, pq.Array([]string{dead, live, ancient}))
+	})
 	for id, ago := range map[string]string{dead: "2 minutes", live: "1 second", ancient: "2 hours"} {
 		if _, err := db.Exec(`INSERT INTO queue_workers (client_id, started_at, heartbeat_at) VALUES ($1, now() - interval '3 hours', now() - $2::interval)`, id, ago); err != nil {
 			t.Fatal(err)
