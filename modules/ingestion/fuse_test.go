@@ -14,7 +14,7 @@ func TestFuse(t *testing.T) {
 	row := func(doc string, sim float64) hitRow { return hitRow{DocID: doc, Title: doc, Similarity: sim} }
 	vec := []hitRow{row("a", 0.30), row("b", 0.20), row("c", 0.01)}
 	txt := []hitRow{row("b", 0.20), row("d", 0.02)}
-	hits := fuse(vec, txt, 5, 0.06, 1)
+	hits := fuse(vec, txt, nil, 5, 0.06, 1)
 	var got []string
 	for _, h := range hits {
 		got = append(got, fmt.Sprintf("%s v%d t%d", h.DocID, h.VectorRank, h.TextRank))
@@ -27,17 +27,28 @@ func TestFuse(t *testing.T) {
 	if hits[0].Score <= hits[1].Score || hits[1].Score <= hits[2].Score {
 		t.Fatalf("scores not descending: %+v", hits)
 	}
-	if n := len(fuse(vec, txt, 1, 0.06, 1)); n != 1 {
+	if n := len(fuse(vec, txt, nil, 1, 0.06, 1)); n != 1 {
 		t.Fatalf("k = 1 gave %d hits", n)
 	}
 	// With the vector leg at half weight (the offline embedder), d (second in full text,
 	// 1/62) goes before a (first in the vector leg, 0.5/61).
 	got = got[:0]
-	for _, h := range fuse(vec, txt, 5, 0.06, 0.5) {
+	for _, h := range fuse(vec, txt, nil, 5, 0.06, 0.5) {
 		got = append(got, h.DocID)
 	}
 	if want := "[b d a]"; fmt.Sprint(got) != want {
 		t.Fatalf("fuse with vector weight 0.5 = %v, want %s", got, want)
+	}
+	// With srows (the offline embedder's best-sentence ranking) the vector side's score
+	// follows srows, while VectorRank stays the vector leg's rank: d first in srows
+	// (1/61 + 1/62) beats b (1/62 + 1/61 ties, then by similarity b 0.20 > d 0.02), so b,
+	// d, then a last in srows.
+	got = got[:0]
+	for _, h := range fuse(vec, txt, []hitRow{row("d", 0.02), row("b", 0.20), row("a", 0.30)}, 5, 0.06, 1) {
+		got = append(got, fmt.Sprintf("%s v%d t%d", h.DocID, h.VectorRank, h.TextRank))
+	}
+	if want := "[b v2 t1 d v0 t2 a v1 t0]"; fmt.Sprint(got) != want {
+		t.Fatalf("fuse with srows = %v, want %s", got, want)
 	}
 }
 

@@ -37,6 +37,11 @@ const (
 	// (make eval: retriever top-1 0.656 at 1, 0.721 at 0.5; docs/performance.md). A
 	// semantic embedder's leg counts 1.
 	lexicalVectorWeight = 0.5
+	// sentencePool is how many of each leg's first chunks the offline embedder's
+	// best-sentence ranking reads (bySentence): at most 20 chunks, about 14 ms for 512-word
+	// chunks on the 2-core machine (BenchmarkOfflinePassageScores); reading all 40 measured
+	// the same on make eval at twice the cost.
+	sentencePool = 10
 )
 
 // Hit is one retrieved chunk.
@@ -50,8 +55,9 @@ type Hit struct {
 	Metadata map[string]any
 	// VectorRank and TextRank are the chunk's 1-based ranks in the vector and full-text
 	// legs of the search (0: not among that leg's first 20). Score is their weighted
-	// reciprocal-rank fusion, w/(60 + vector rank) + 1/(60 + text rank) (w = 1, or 0.5
-	// with the offline embedder), the order of the hits.
+	// reciprocal-rank fusion, w/(60 + vector rank) + 1/(60 + text rank) (w = 1; with the
+	// offline embedder w = 0.5 and the rank is that of the chunk's best sentence among
+	// the candidates, see bySentence), the order of the hits.
 	VectorRank, TextRank int
 	Score                float64
 }
@@ -64,7 +70,8 @@ type Retriever interface {
 	// and returns at most k chunks of the agent's READY and active documents, best first.
 	// Two legs rank the chunks: cosine similarity to the query vector, and Postgres full
 	// text (English stemming, any of the query's words, BM25); the hits are ordered by
-	// weighted reciprocal-rank fusion of both. A chunk found only by the vector leg is kept when its cosine similarity is
+	// weighted reciprocal-rank fusion of both (with the offline embedder, the candidates
+	// of both legs ranked by their best sentence stand in for the cosine order). A chunk found only by the vector leg is kept when its cosine similarity is
 	// at least minSimilarity; a chunk the full-text leg found is kept whatever its
 	// similarity. It looks only at the given workspace and agent: an agent of another
 	// workspace yields no hits. k is clamped to 1..50.
@@ -89,10 +96,14 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 	}
 	pool := max(k, legPool)
 	var vrows, trows []hitRow
+	var weight func(string) float64
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		if weighted != nil {
 			var err error
-			if vec, err = s.rarityWeightedEmbedding(ctx, tx, weighted, workspaceID, agentID, query); err != nil {
+			if weight, err = s.rarityWeights(ctx, tx, weighted, workspaceID, agentID, query); err != nil {
+				return err
+			}
+			if vec, err = weighted.EmbedQuery(ctx, query, weight); err != nil {
 				return err
 			}
 		}
@@ -106,17 +117,65 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 	if err != nil {
 		return nil, fmt.Errorf("search knowledge: %w", err)
 	}
-	vectorWeight := 1.0
-	if weighted != nil {
-		vectorWeight = lexicalVectorWeight
+	if weighted == nil {
+		return fuse(vrows, trows, nil, k, minSimilarity, 1), nil
 	}
-	return fuse(vrows, trows, k, minSimilarity, vectorWeight), nil
+	return fuse(vrows, trows, bySentence(weighted, query, weight, vrows, trows), k, minSimilarity, lexicalVectorWeight), nil
 }
 
-// fuse merges the vector and full-text rankings by weighted reciprocal rank,
-// vectorWeight/(60 + vector rank) + 1/(60 + text rank), and returns the best k hits:
-// vector-only hits below minSimilarity are left out.
-func fuse(vrows, trows []hitRow, k int, minSimilarity, vectorWeight float64) []Hit {
+// bySentence ranks the union of both legs' first sentencePool candidates by their best
+// sentence (ai.Offline.PassageScores: the weighted query's cosine with each sentence plus
+// the weighted share of the query's words it holds; a heading or a Q&A question lends its
+// score as in the offline answerer), each chunk read with its document title and section
+// heading on lines before it. It is
+// the offline embedder's ranking in the fusion instead of the whole-chunk cosine: a
+// bag of words averaged over 512 words dilutes the one sentence that answers, so a
+// 30-word Q&A pair sharing one word out-ranked the policy chunk that holds the answer;
+// by its best sentence a long chunk competes with a short pair on equal terms (make
+// eval: retriever top-5 0.951 → 0.967, MRR 0.821 → 0.835; docs/performance.md, round 5).
+// Ties keep the vector leg's order, then the full-text leg's.
+func bySentence(e termWeightedEmbedder, query string, weight func(string) float64, vrows, trows []hitRow) []hitRow {
+	type key struct {
+		doc string
+		idx int
+	}
+	seen := map[key]bool{}
+	var cands []hitRow
+	for _, rows := range [][]hitRow{vrows[:min(sentencePool, len(vrows))], trows[:min(sentencePool, len(trows))]} {
+		for _, r := range rows {
+			if kk := (key{r.DocID, r.ChunkIdx}); !seen[kk] {
+				seen[kk] = true
+				cands = append(cands, r)
+			}
+		}
+	}
+	texts := make([]string, len(cands))
+	for i, r := range cands {
+		var meta struct {
+			Heading string `json:"heading"`
+		}
+		_ = json.Unmarshal(r.Metadata, &meta)
+		texts[i] = r.Title + "\n" + meta.Heading + "\n" + r.Content
+	}
+	scores := e.PassageScores(query, weight, texts)
+	order := make([]int, len(cands))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return scores[order[a]] > scores[order[b]] })
+	out := make([]hitRow, len(cands))
+	for i, j := range order {
+		out[i] = cands[j]
+	}
+	return out
+}
+
+// fuse merges the rankings by weighted reciprocal rank, vectorWeight/(60 + rank in
+// srows) + 1/(60 + text rank), and returns the best k hits: vector-only hits below
+// minSimilarity are left out. srows is the ranking counted on the vector's side (nil:
+// vrows itself, the vector leg's order); hits carry their vrows and trows ranks
+// whatever srows is.
+func fuse(vrows, trows, srows []hitRow, k int, minSimilarity, vectorWeight float64) []Hit {
 	type key struct {
 		doc string
 		idx int
@@ -134,10 +193,14 @@ func fuse(vrows, trows []hitRow, k int, minSimilarity, vectorWeight float64) []H
 		byKey[kk] = h
 		return h
 	}
+	if srows == nil {
+		srows = vrows
+	}
 	for i, r := range vrows {
-		h := get(r)
-		h.VectorRank = i + 1
-		h.Score += vectorWeight / float64(rrfK+i+1)
+		get(r).VectorRank = i + 1
+	}
+	for i, r := range srows {
+		get(r).Score += vectorWeight / float64(rrfK+i+1)
 	}
 	for i, r := range trows {
 		h := get(r)
@@ -173,19 +236,21 @@ func fuse(vrows, trows []hitRow, k int, minSimilarity, vectorWeight float64) []H
 type termWeightedEmbedder interface {
 	QueryTerms(text string) []string
 	EmbedQuery(ctx context.Context, text string, weight func(term string) float64) ([]float32, error)
+	PassageScores(query string, weight func(term string) float64, passages []string) []float64
 }
 
-// rarityWeightedEmbedding embeds query with each term weighted by its inverse document
+// rarityWeights returns the weight of each of query's terms: its inverse document
 // frequency among the agent's chunks, BM25's ln(1 + (N − df + 0.5) / (df + 0.5)): in a
 // bike shop's knowledge "bike" is in every chunk and weighs almost nothing, "deposit" is
 // in one and decides. Without it, a short QA pair that repeats the common words out-scores
 // the long policy chunk holding the answer. Each weight is then scaled by the term's
 // rarity in everyday English (ai.EnglishWeight): in a small knowledge base a word like
 // "use" may be in one chunk only, and per-agent frequencies alone rated it as high as
-// "motor" (make eval: retriever top-1 0.721 → 0.738, MRR 0.806 → 0.821). Not cached: the
-// frequencies change with the agent's documents, and the offline embedding costs
-// microseconds.
-func (s *Service) rarityWeightedEmbedding(ctx context.Context, q sqlx.QueryerContext, e termWeightedEmbedder, workspaceID, agentID, query string) ([]float32, error) {
+// "motor" (make eval: retriever top-1 0.721 → 0.738, MRR 0.806 → 0.821). Search embeds
+// the query with them and scores the candidates' sentences with them (bySentence). Not
+// cached: the frequencies change with the agent's documents, and the offline embedding
+// costs microseconds.
+func (s *Service) rarityWeights(ctx context.Context, q sqlx.QueryerContext, e termWeightedEmbedder, workspaceID, agentID, query string) (func(string) float64, error) {
 	terms := e.QueryTerms(query)
 	n, df, err := s.st.termFreqs(ctx, q, workspaceID, agentID, terms)
 	if err != nil {
@@ -201,13 +266,13 @@ func (s *Service) rarityWeightedEmbedding(ctx context.Context, q sqlx.QueryerCon
 	// weight): at the largest
 	// weight its character n-grams, which are all it can match, out-voted the words the
 	// knowledge does hold (make eval: vector top-1 0.574 → 0.607, top-5 0.836 → 0.902).
-	return e.EmbedQuery(ctx, query, func(t string) float64 {
+	return func(t string) float64 {
 		w, ok := idf[t]
 		if !ok {
 			w = 1
 		}
 		return w * ai.EnglishWeight(t)
-	})
+	}, nil
 }
 
 // queryEmbedding embeds a query, through the cache (key: model and sha256 of the query).

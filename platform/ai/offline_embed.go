@@ -143,6 +143,64 @@ func offlineEmbed(text string) []float32 { return offlineEmbedWeighted(text, nil
 // weight(token) (a bigram by the geometric mean of its two tokens' weights); nil weighs
 // every token 1.
 func offlineEmbedWeighted(text string, weight func(string) float64) []float32 {
+	feats := offlineFeatures(text, weight)
+	vec := make([]float64, EmbeddingDimensions)
+	for h, f := range feats {
+		idx, w := f.dim(h)
+		vec[idx] += w
+	}
+
+	var norm float64
+	for _, v := range vec {
+		norm += v * v
+	}
+	out := make([]float32, EmbeddingDimensions)
+	if norm == 0 {
+		out[0] = 1
+		return out
+	}
+	norm = math.Sqrt(norm)
+	for i, v := range vec {
+		out[i] = float32(v / norm)
+	}
+	return out
+}
+
+// dim is the dimension feature h lands in and the signed value it adds there.
+func (f feature) dim(h uint64) (uint64, float64) {
+	// Fold the high half in before taking the index: FNV-1a's low bits mix less.
+	idx := (h ^ h>>32) % EmbeddingDimensions
+	w := f.weight * (1 + math.Log(float64(f.count)))
+	if h>>63 == 1 {
+		w = -w
+	}
+	return idx, w
+}
+
+// sparseCosine is cosine(qv, offlineEmbed(text)) for a unit vector qv, computed over
+// text's features only instead of all 1536 dimensions (a sentence has a few dozen):
+// PassageScores scores every sentence of up to 40 chunks per search.
+func sparseCosine(qv []float32, text string) float64 {
+	feats := offlineFeatures(text, nil)
+	vec := make(map[uint64]float64, len(feats))
+	for h, f := range feats {
+		idx, w := f.dim(h)
+		vec[idx] += w
+	}
+	var norm, dot float64
+	for idx, v := range vec {
+		norm += v * v
+		dot += float64(qv[idx]) * v
+	}
+	if norm == 0 {
+		return float64(qv[0])
+	}
+	return dot / math.Sqrt(norm)
+}
+
+// offlineFeatures returns the hashed features of text: its content tokens, their bigrams
+// and their character 3-grams, each with its count and weight (see offlineEmbedWeighted).
+func offlineFeatures(text string, weight func(string) float64) map[uint64]feature {
 	toks := contentTokens(tokens(text))
 	feats := make(map[uint64]feature, len(toks)*8)
 	add := func(h uint64, w float64) {
@@ -190,31 +248,7 @@ func offlineEmbedWeighted(text string, weight func(string) float64) []float32 {
 		}
 	}
 
-	vec := make([]float64, EmbeddingDimensions)
-	for h, f := range feats {
-		// Fold the high half in before taking the index: FNV-1a's low bits mix less.
-		idx := (h ^ h>>32) % EmbeddingDimensions
-		w := f.weight * (1 + math.Log(float64(f.count)))
-		if h>>63 == 1 {
-			w = -w
-		}
-		vec[idx] += w
-	}
-
-	var norm float64
-	for _, v := range vec {
-		norm += v * v
-	}
-	out := make([]float32, EmbeddingDimensions)
-	if norm == 0 {
-		out[0] = 1
-		return out
-	}
-	norm = math.Sqrt(norm)
-	for i, v := range vec {
-		out[i] = float32(v / norm)
-	}
-	return out
+	return feats
 }
 
 // cosine returns the cosine similarity of two vectors of equal length. For the unit
@@ -284,3 +318,69 @@ func (*Offline) Dimensions() int { return EmbeddingDimensions }
 
 // Model returns OfflineEmbeddingModel.
 func (*Offline) Model() string { return OfflineEmbeddingModel }
+
+// passageOverlapWeight is the weight of the query-term overlap in a sentence's score in
+// PassageScores (make eval, round 5: 0.5–1 measured alike and better than 0.2–0.3;
+// docs/performance.md).
+const passageOverlapWeight = 0.5
+
+// PassageScores scores each passage by its best answer sentence for query, the way the
+// offline answerer reads a passage (answer units: a heading lends leadWeight of its
+// score to the sentences of its section, a question its score to the answer after it):
+// a sentence scores the cosine of its embedding with the query's, weighted as by
+// EmbedQuery, plus passageOverlapWeight times the weighted share of the query's terms
+// that the sentence holds (as the offline scorer matches words: singular, a shared
+// prefix, one typo, or a hyphenated compound written closed up, "preorder" for
+// "pre-order"). A passage scores what its best sentence scores, whatever its length, so
+// a 512-word chunk whose one sentence answers competes with a 30-word Q&A pair on equal
+// terms; a whole-chunk cosine dilutes that sentence in the rest. A passage without an
+// answer sentence scores 0. weight nil weighs every term 1; weights must be positive.
+func (*Offline) PassageScores(query string, weight func(term string) float64, passages []string) []float64 {
+	qv := offlineEmbedWeighted(query, weight)
+	terms := (*Offline)(nil).QueryTerms(query)
+	ws := make([]float64, len(terms))
+	var total float64
+	for i, t := range terms {
+		ws[i] = 1
+		if weight != nil {
+			ws[i] = weight(t)
+		}
+		total += ws[i]
+	}
+	score := func(text string) float64 {
+		sim := sparseCosine(qv, text)
+		if total == 0 {
+			return sim
+		}
+		set := passageWords(text)
+		var found float64
+		for i, t := range terms {
+			if knownWord(t, set) {
+				found += ws[i]
+			}
+		}
+		return sim + passageOverlapWeight*found/total
+	}
+	out := make([]float64, len(passages))
+	for i, p := range passages {
+		if c := scoreSentences(score, p, leadWeight); len(c) > 0 {
+			out[i] = c[0].sim
+		}
+	}
+	return out
+}
+
+// passageWords is wordSet plus each hyphenated compound of text written as one word
+// ("pre-order" also gives "preorder").
+func passageWords(text string) map[string]bool {
+	set := wordSet(text)
+	for _, f := range strings.Fields(text) {
+		if !strings.Contains(f, "-") {
+			continue
+		}
+		if parts := tokens(f); len(parts) > 1 {
+			set[singular(strings.Join(parts, ""))] = true
+		}
+	}
+	return set
+}

@@ -504,3 +504,69 @@ func TestOfflineFactualCoverageOfTheAnswer(t *testing.T) {
 		t.Errorf("factual: off-topic answer %.2f (want < 0.36), on-topic %.2f (want ≥ 0.7), QA answer %.2f (want ≥ 0.36)", offTopic, onTopic, qa)
 	}
 }
+
+// TestOfflinePassageScoresByBestSentence checks that a passage scores what its best
+// sentence scores: the answer sentence alone and the same sentence inside 400 words of
+// other policy score the same, and both above a short Q&A pair that shares only a common
+// word; a hyphenated compound matches the word written closed up; rare terms decide.
+func TestOfflinePassageScoresByBestSentence(t *testing.T) {
+	o := ai.NewOffline()
+	answer := "Returns and refunds\nA restocking fee of 15% applies to returned e-bikes."
+	filler := strings.Repeat("Orders placed before noon are packed the same working day by our team. ", 33)
+	long := "Shipping and Returns Policy\n" + filler + "\n" + answer + "\n" + filler
+	qa := "Q: Do you sell e-bikes?\nA: Yes, we sell e-bikes from three brands in the showroom."
+	weight := func(term string) float64 {
+		if term == "restocking" {
+			return 3
+		}
+		return 1
+	}
+	got := o.PassageScores("is there a restocking fee on e-bikes?", weight, []string{answer, long, qa, ""})
+	if math.Abs(got[0]-got[1]) > 1e-9 {
+		t.Errorf("answer alone %.3f, inside a long chunk %.3f: want the same", got[0], got[1])
+	}
+	if got[1] <= got[2] {
+		t.Errorf("long chunk with the answer %.3f <= Q&A pair sharing a common word %.3f", got[1], got[2])
+	}
+	if got[3] != 0 {
+		t.Errorf("empty passage scored %.3f, want 0", got[3])
+	}
+	// Without the rare word's weight the pair still loses, but by less.
+	flat := o.PassageScores("is there a restocking fee on e-bikes?", nil, []string{long, qa})
+	if got[1]-got[2] <= flat[0]-flat[1] {
+		t.Errorf("weighting the rare term did not widen the gap: %.3f vs %.3f", got[1]-got[2], flat[0]-flat[1])
+	}
+	// "preorder" is the passage's "pre-orders" written closed up: the whole overlap share
+	// (0.5) on top of the cosine.
+	if pre := o.PassageScores("preorder", nil, []string{"Pre-orders are charged when the item ships."}); pre[0] < 0.5 {
+		t.Errorf("\"preorder\" against \"Pre-orders …\" scored %.3f, want >= 0.5 (the compound matched)", pre[0])
+	}
+}
+
+// BenchmarkOfflinePassageScores measures what ranking the candidates by their best
+// sentence adds to an offline search: PassageScores over 20 candidates of 512 words
+// (the most the search gives it), against the weighted query embedding the search already
+// computes (compare the two ns/op of the same run).
+func BenchmarkOfflinePassageScores(b *testing.B) {
+	o := ai.NewOffline()
+	ctx := context.Background()
+	q := "can I return a bike I bought on sale and get my money back?"
+	weight := func(string) float64 { return 1 }
+	sentence := "Returned bikes must be unused and in their original packaging for a full refund. "
+	passages := make([]string, 20)
+	for i := range passages {
+		passages[i] = fmt.Sprintf("Policy %d\n%s", i, strings.Repeat(sentence, 37)) // ~512 words
+	}
+	b.Run("embed-query", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := o.EmbedQuery(ctx, q, weight); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("passage-scores-20x512", func(b *testing.B) {
+		for b.Loop() {
+			o.PassageScores(q, weight, passages)
+		}
+	})
+}
