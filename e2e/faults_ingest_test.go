@@ -67,8 +67,9 @@ func TestFaultIngestWorkKilled(t *testing.T) {
 	t.Logf("killed work with %d READY and %d PROCESSING of %d", readyAtKill, processingAtKill, docs)
 
 	w2 := workProc(t, env)
-	// A PROCESSING document's worker is known dead after 45 s without a heartbeat; the
-	// sweep runs every 30 s.
+	// The dead worker's jobs come back once its queue heartbeat is 40 s old (queue.rescue
+	// runs every 30 s); a job that had finished its document but not been recorded
+	// completed finds its own id on the document and does nothing.
 	eventually(t, "every document READY after the restart", 3*time.Minute, func() bool {
 		if n := statusCount("ERROR"); n > 0 {
 			t.Fatalf("%d documents ERROR\nwork:\n%s", n, w2.stderr.String())

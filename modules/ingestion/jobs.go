@@ -31,9 +31,13 @@ const (
 	// for lostAfter died (SIGKILL, OOM, lost machine): the sweep queues a new job at once
 	// instead of waiting for River's rescuer (15 min) to notice the job. maxRecoveries
 	// bounds how often that happens to one document in an hour, so a document that kills
-	// its worker every time ends ERROR instead of looping.
+	// its worker every time ends ERROR instead of looping. lostAfter is longer than the
+	// queue's own dead-worker rescue (platform/queue/heartbeat.go: 40 s + a 30 s sweep),
+	// which brings the dead attempt's job itself back first; this sweep is the fallback for
+	// a worker without a queue heartbeat, and never runs a second job beside the rescued one
+	// (two jobs of one document would both announce it READY).
 	heartbeatEvery = 10 * time.Second
-	lostAfter      = 45 * time.Second
+	lostAfter      = 3 * time.Minute
 	maxRecoveries  = 3
 )
 
@@ -72,13 +76,32 @@ func (w *ingestWorker) Timeout(*river.Job[IngestDocArgs]) time.Duration { return
 
 // Work runs one attempt.
 func (w *ingestWorker) Work(ctx context.Context, job *river.Job[IngestDocArgs]) error {
-	return w.svc.runIngest(ctx, job.Args.DocID, job.Attempt, job.MaxAttempts)
+	return w.svc.runIngest(withJobID(ctx, job.ID), job.Args.DocID, job.Attempt, job.MaxAttempts)
+}
+
+// jobIDKey carries the River job id from Work to the READY write (0 outside a job).
+type jobIDKey struct{}
+
+func withJobID(ctx context.Context, id int64) context.Context {
+	return context.WithValue(ctx, jobIDKey{}, id)
+}
+
+func jobIDFrom(ctx context.Context) int64 {
+	id, _ := ctx.Value(jobIDKey{}).(int64)
+	return id
 }
 
 // runIngest is one attempt of the job. The document ends READY, or ERROR at once for a
 // permanent failure (the job is cancelled) or after the last attempt; after an earlier
 // failed attempt it is PENDING with an errorMsg that notes the retry.
 func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttempts int) (err error) {
+	if id := jobIDFrom(ctx); id != 0 {
+		// This job already made the document READY, and its worker died before River
+		// recorded the job completed: it was rescued, and there is nothing left to do.
+		if done, err := s.st.readyByJob(ctx, s.db, docID, id); err != nil || done {
+			return err
+		}
+	}
 	d, err := s.st.jobDoc(ctx, s.db, docID)
 	if errors.Is(err, errDocNotFound) {
 		return nil // deleted since the job was queued
@@ -251,7 +274,7 @@ func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vec
 				return err
 			}
 		}
-		if err := s.st.markReady(ctx, tx, d.ID, n, sha, note); err != nil {
+		if err := s.st.markReady(ctx, tx, d.ID, n, sha, note, jobIDFrom(ctx)); err != nil {
 			return err
 		}
 		return s.publishReady(ctx, tx, cur, StatusReady, n)

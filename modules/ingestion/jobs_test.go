@@ -205,7 +205,7 @@ WHERE datname = current_database() AND state = 'active' AND query LIKE 'COPY kno
 	// than waited for), the sweep requeues the document. The sweep is called directly: as
 	// a periodic job it runs on River's leader, and the killed process was the leader, so
 	// it would first wait out the leader fail-over (~20 s).
-	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET updated_at = now() - interval '2 minutes' WHERE id = $1`, id); err != nil {
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET updated_at = now() - interval '5 minutes' WHERE id = $1`, id); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.mod.svc.recoverLost(context.Background(), lostAfter); err != nil {
@@ -433,7 +433,7 @@ func TestRecoverLostWorker(t *testing.T) {
 	if _, err := h.DB.Exec(`UPDATE river_job SET state = 'running', attempt = 1, attempted_at = now() WHERE args->>'docId' IN ($1, $2)`, lost, live); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '2 minutes' WHERE id = $1`, lost); err != nil {
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '5 minutes' WHERE id = $1`, lost); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() WHERE id = $1`, live); err != nil {
@@ -479,7 +479,7 @@ func TestRecoverLostWorker(t *testing.T) {
 		_ = h.DB.Get(&s, `SELECT status FROM knowledge_docs WHERE id = $1`, doomed)
 		return s == StatusReady
 	}, "doomed doc processed once")
-	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '2 minutes' WHERE id = $1`, doomed); err != nil {
+	if _, err := h.DB.Exec(`UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() - interval '5 minutes' WHERE id = $1`, doomed); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := h.mod.svc.recoverLost(ctx, lostAfter); err != nil {
@@ -561,4 +561,45 @@ func TestRemoveAgentKnowledge(t *testing.T) {
 		_, _, err := h.local.Open(ctx, key)
 		return errors.Is(err, storage.ErrNotFound)
 	}, "the stored file deleted by ingestion.delete_files")
+}
+
+// TestRescuedCompletedJobDoesNothing: a job that made its document READY but whose
+// completion River never recorded (its worker was killed) runs again after the rescue: it
+// finds its own id on the document and announces nothing twice; another job still runs.
+func TestRescuedCompletedJobDoesNothing(t *testing.T) {
+	h := newHarness(t)
+	ws := h.NewWorkspace("STARTER", 0)
+	agent := h.agent(ws)
+	svc := h.mod.svc
+	id := h.create(ws, agent, map[string]any{"type": "TEXT", "title": "Once", "content": words("Announce me once.", 300)})
+	readyEvents := func() int {
+		var n int
+		if err := h.DB.Get(&n, `SELECT count(*) FROM realtime_events WHERE type = 'knowledge_ready' AND payload->>'docId' = $1 AND payload->>'status' = 'READY'`, id); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	job := withJobID(context.Background(), 4242)
+	if err := svc.runIngest(job, id, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	var byJob int64
+	if err := h.DB.Get(&byJob, `SELECT ready_job_id FROM knowledge_docs WHERE id = $1`, id); err != nil || byJob != 4242 {
+		t.Fatalf("ready_job_id = %d, %v", byJob, err)
+	}
+	if n := readyEvents(); n != 1 {
+		t.Fatalf("READY events after the first run = %d", n)
+	}
+	if err := svc.runIngest(job, id, 2, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := readyEvents(); n != 1 {
+		t.Fatalf("the rescued run announced the document again (%d READY events)", n)
+	}
+	if err := svc.runIngest(withJobID(context.Background(), 4243), id, 1, 3); err != nil {
+		t.Fatal(err)
+	}
+	if n := readyEvents(); n != 2 {
+		t.Fatalf("another job's run: %d READY events, want 2", n)
+	}
 }

@@ -126,8 +126,13 @@ UPDATE knowledge_docs SET status = $2, error_msg = $3, updated_at = now() WHERE 
 
 	qJobReady = `
 UPDATE knowledge_docs
-SET status = 'READY', chunk_count = $2, content_sha256 = $3, error_msg = NULLIF($4, ''), updated_at = now()
+SET status = 'READY', chunk_count = $2, content_sha256 = $3, error_msg = NULLIF($4, ''),
+    ready_job_id = NULLIF($5, 0), updated_at = now()
 WHERE id = $1`
+
+	// qReadyByJob: the document is READY from this job's own earlier run.
+	qReadyByJob = `
+SELECT EXISTS (SELECT 1 FROM knowledge_docs WHERE id = $1 AND status = 'READY' AND ready_job_id = $2)`
 
 	qJobError = `
 UPDATE knowledge_docs SET status = 'ERROR', error_msg = $2, updated_at = now() WHERE id = $1`
@@ -391,9 +396,16 @@ func (store) setStatus(ctx context.Context, q sqlx.ExecerContext, id, status str
 	return err
 }
 
-func (store) markReady(ctx context.Context, q sqlx.ExecerContext, id string, chunks int, sha, note string) error {
-	_, err := q.ExecContext(ctx, qJobReady, id, chunks, sha, note)
+func (store) markReady(ctx context.Context, q sqlx.ExecerContext, id string, chunks int, sha, note string, jobID int64) error {
+	_, err := q.ExecContext(ctx, qJobReady, id, chunks, sha, note, jobID)
 	return err
+}
+
+// readyByJob reports whether the document is READY from job jobID's own earlier run.
+func (store) readyByJob(ctx context.Context, q sqlx.QueryerContext, id string, jobID int64) (bool, error) {
+	var b bool
+	err := sqlx.GetContext(ctx, q, &b, qReadyByJob, id, jobID)
+	return b, err
 }
 
 func (store) markError(ctx context.Context, q sqlx.ExecerContext, id, msg string) error {
