@@ -314,7 +314,9 @@ func (s *suite) goBench(pkg, pattern, benchtime string) (map[string]float64, err
 	// <log>\n  N  123 ns/op  4.5 unit…"): take every "value unit" pair of lines with ns/op.
 	var m map[string]float64
 	for _, line := range strings.Split(out, "\n") {
-		if !strings.Contains(line, " ns/op") {
+		// A result line has ns/op, unless the benchmark reports only its own metrics (it
+		// zeroes ns/op): then it is the "BenchmarkName-N <tab> iterations <tab> …" line.
+		if !strings.Contains(line, " ns/op") && (!strings.HasPrefix(line, "Benchmark") || strings.Count(line, "\t") < 2) {
 			continue
 		}
 		m = map[string]float64{}
