@@ -114,7 +114,8 @@ func New(d Deps) (*Module, error) {
 		d.Log.Warn("pdftotext (poppler-utils) is not installed: PDF documents will fail until it is")
 	}
 	svc := &Service{
-		db: d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
+		vocab: &vocabCache{},
+		db:    d.DB, queue: d.Queue, pub: d.Publisher, cache: d.Cache, embedder: d.Embedder,
 		files: d.Store, local: d.Local, agents: d.Agents, log: d.Log,
 		minSimilarity: d.MinSimilarity, retryBase: d.RetryBase, heartbeatEvery: heartbeatEvery,
 		x: &extractor{

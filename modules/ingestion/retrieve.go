@@ -66,7 +66,8 @@ type Hit struct {
 // pipeline).
 type Retriever interface {
 	// Search embeds query (cached for an hour per model and query; with the offline
-	// embedder, weighted by the rarity of its words among the agent's chunks, uncached)
+	// embedder, weighted by the rarity of its words among the agent's chunks, uncached,
+	// and expanded with typo corrections and a support thesaurus, see offlineQuery)
 	// and returns at most k chunks of the agent's READY and active documents, best first.
 	// Two legs rank the chunks: cosine similarity to the query vector, and Postgres full
 	// text (English stemming, any of the query's words, BM25); the hits are ordered by
@@ -100,7 +101,7 @@ func (s *Service) Search(ctx context.Context, workspaceID, agentID, query string
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		if weighted != nil {
 			var err error
-			if weight, err = s.rarityWeights(ctx, tx, weighted, workspaceID, agentID, query); err != nil {
+			if query, weight, err = s.offlineQuery(ctx, tx, weighted, workspaceID, agentID, query); err != nil {
 				return err
 			}
 			if vec, err = weighted.EmbedQuery(ctx, query, weight); err != nil {
@@ -239,7 +240,9 @@ type termWeightedEmbedder interface {
 	PassageScores(query string, weight func(term string) float64, passages []string) []float64
 }
 
-// rarityWeights returns the weight of each of query's terms: its inverse document
+// rarityWeights returns the weight of each of a query's terms (n: the agent's chunks, df:
+// how many of them hold each term; factor, when it has the term, scales its weight: a
+// thesaurus word, see offlineQuery): its inverse document
 // frequency among the agent's chunks, BM25's ln(1 + (N − df + 0.5) / (df + 0.5)): in a
 // bike shop's knowledge "bike" is in every chunk and weighs almost nothing, "deposit" is
 // in one and decides. Without it, a short QA pair that repeats the common words out-scores
@@ -250,12 +253,7 @@ type termWeightedEmbedder interface {
 // the query with them and scores the candidates' sentences with them (bySentence). Not
 // cached: the frequencies change with the agent's documents, and the offline embedding
 // costs microseconds.
-func (s *Service) rarityWeights(ctx context.Context, q sqlx.QueryerContext, e termWeightedEmbedder, workspaceID, agentID, query string) (func(string) float64, error) {
-	terms := e.QueryTerms(query)
-	n, df, err := s.st.termFreqs(ctx, q, workspaceID, agentID, terms)
-	if err != nil {
-		return nil, err
-	}
+func rarityWeights(terms []string, n int, df []int64, factor map[string]float64) func(string) float64 {
 	idf := make(map[string]float64, len(terms))
 	for i, t := range terms {
 		if i < len(df) && df[i] > 0 {
@@ -271,8 +269,11 @@ func (s *Service) rarityWeights(ctx context.Context, q sqlx.QueryerContext, e te
 		if !ok {
 			w = 1
 		}
+		if f, ok := factor[t]; ok {
+			w *= f
+		}
 		return w * ai.EnglishWeight(t)
-	}, nil
+	}
 }
 
 // queryEmbedding embeds a query, through the cache (key: model and sha256 of the query).

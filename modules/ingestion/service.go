@@ -38,6 +38,7 @@ type Service struct {
 	log           *slog.Logger
 	x             *extractor
 	minSimilarity float64
+	vocab         *vocabCache // per-agent vocabularies for the offline query's typo correction
 	retryBase     time.Duration
 	// heartbeatEvery is how often a running attempt renews its document (tests shorten it).
 	heartbeatEvery time.Duration

@@ -535,3 +535,46 @@ func vectorText(v []float32) string {
 	}
 	return string(append(b, ']'))
 }
+
+// qVocabStamp identifies the state of an agent's knowledge for the vocabulary cache: its
+// READY, active documents' count and latest change.
+const qVocabStamp = `
+SELECT count(*)::text || '/' || coalesce(max(d.updated_at)::text, '')
+FROM knowledge_docs d
+WHERE d.workspace_id = $1 AND d.agent_id = $2 AND d.status = 'READY' AND d.is_active`
+
+// qVocabulary lists the words of an agent's chunks (READY, active documents), lower-cased
+// and unstemmed ('simple' configuration), each with the number of chunks holding it.
+const qVocabulary = `
+SELECT w.word, count(*) AS n
+FROM knowledge_chunks c
+JOIN knowledge_docs d ON d.id = c.doc_id
+CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector('simple', c.content))) AS w(word)
+WHERE c.workspace_id = $1 AND c.agent_id = $2 AND d.status = 'READY' AND d.is_active
+GROUP BY w.word`
+
+// vocabStamp runs qVocabStamp.
+func (store) vocabStamp(ctx context.Context, q sqlx.QueryerContext, workspaceID, agentID string) (string, error) {
+	var stamp string
+	err := sqlx.GetContext(ctx, q, &stamp, qVocabStamp, workspaceID, agentID)
+	return stamp, err
+}
+
+// vocabulary runs qVocabulary.
+func (store) vocabulary(ctx context.Context, q sqlx.QueryerContext, workspaceID, agentID string) (map[string]int, error) {
+	rows, err := q.QueryxContext(ctx, qVocabulary, workspaceID, agentID)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	words := map[string]int{}
+	for rows.Next() {
+		var w string
+		var n int
+		if err := rows.Scan(&w, &n); err != nil {
+			return nil, err
+		}
+		words[w] = n
+	}
+	return words, rows.Err()
+}
