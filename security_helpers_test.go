@@ -6,7 +6,6 @@ package main
 // that wrongly streams must fail the test, not hang it).
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -75,14 +74,7 @@ func (unlimited) Peek(ctx context.Context, key string, limit int, window time.Du
 }
 
 // secReq is one request.
-type secReq struct {
-	Method  string
-	Path    string // with query
-	Token   string // Bearer token; empty sends no Authorization
-	Body    any    // JSON unless string or []byte
-	Header  map[string]string
-	Cookies []*http.Cookie
-}
+type secReq = apitest.Req
 
 // secRes is one response.
 type secRes struct {
@@ -93,38 +85,12 @@ type secRes struct {
 
 func (a *secApp) do(r secReq) *secRes {
 	a.t.Helper()
-	var body io.Reader
-	switch b := r.Body.(type) {
-	case nil:
-	case string:
-		body = strings.NewReader(b)
-	case []byte:
-		body = bytes.NewReader(b)
-	default:
-		j, err := json.Marshal(b)
-		if err != nil {
-			a.t.Fatal(err)
-		}
-		body = bytes.NewReader(j)
-	}
 	if r.Method == "" {
 		r.Method = http.MethodGet
 	}
-	req, err := http.NewRequest(r.Method, a.url+r.Path, body)
+	req, err := r.NewRequest(a.url)
 	if err != nil {
 		a.t.Fatal(err)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if r.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.Token)
-	}
-	for k, v := range r.Header {
-		req.Header.Set(k, v)
-	}
-	for _, c := range r.Cookies {
-		req.AddCookie(c)
 	}
 	// A transport failure is status 0 with the error as the body, for the caller's assertion
 	// (a.t may be the parent of the subtest that called).

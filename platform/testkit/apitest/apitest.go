@@ -175,9 +175,9 @@ type Req struct {
 	Cookies []*http.Cookie
 }
 
-// Do sends r.
-func (e *Env) Do(r Req) *Response {
-	e.T.Helper()
+// NewRequest builds r against base: a JSON body unless r.Body is a string or []byte (sent as
+// is), the bearer token, headers and cookies.
+func (r Req) NewRequest(base string) (*http.Request, error) {
 	var body io.Reader
 	switch b := r.Body.(type) {
 	case nil:
@@ -188,13 +188,13 @@ func (e *Env) Do(r Req) *Response {
 	default:
 		j, err := json.Marshal(b)
 		if err != nil {
-			e.T.Fatal(err)
+			return nil, err
 		}
 		body = bytes.NewReader(j)
 	}
-	req, err := http.NewRequest(r.Method, e.Server.URL+r.Path, body)
+	req, err := http.NewRequest(r.Method, base+r.Path, body)
 	if err != nil {
-		e.T.Fatal(err)
+		return nil, err
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
@@ -207,6 +207,16 @@ func (e *Env) Do(r Req) *Response {
 	}
 	for _, c := range r.Cookies {
 		req.AddCookie(c)
+	}
+	return req, nil
+}
+
+// Do sends r.
+func (e *Env) Do(r Req) *Response {
+	e.T.Helper()
+	req, err := r.NewRequest(e.Server.URL)
+	if err != nil {
+		e.T.Fatal(err)
 	}
 	res, err := http.DefaultClient.Do(req)
 	if err != nil {
