@@ -2,7 +2,7 @@
 # One image for every role: axon serve | work | migrate | backup | rollback-resolve.
 
 # ---- build ------------------------------------------------------------------------
-FROM golang:1.26-bookworm AS build
+FROM golang:1.26.10-bookworm AS build
 WORKDIR /src
 ENV CGO_ENABLED=0 GOFLAGS=-trimpath
 # No BuildKit cache mounts: Railway rejects mounts without its service-specific id.

@@ -4,8 +4,10 @@
 #   stripe-mock  (Stripe's API from its OpenAPI description)  → TestAgainstStripeMock
 #   versitygw    (a real S3 gateway that checks signatures)  → the S3 signature tests
 #   golangci-lint (the static checks of .golangci.yml)        → `make test` runs it after the tests
+#   govulncheck  (known vulnerabilities our code calls)       → `make test` runs it last, through
+#                 scripts/vulncheck (database: golang.org/x/vulndb via the module proxy)
 #
-# Both go with `go install` into $(go env GOBIN) or $(go env GOPATH)/bin, where the tests look
+# All go with `go install` into $(go env GOBIN) or $(go env GOPATH)/bin, where the tests look
 # when the tool is not on PATH. Idempotent and fast: a tool already there at the pinned
 # version is left alone (checked with `go version -m`, no network). Called by scripts/setup.sh
 # (so before every `make test`) and by CI.
@@ -14,6 +16,7 @@ set -euo pipefail
 STRIPE_MOCK_VERSION="${STRIPE_MOCK_VERSION:-v0.203.0}"
 VERSITYGW_VERSION="${VERSITYGW_VERSION:-v1.8.0}"
 GOLANGCI_LINT_VERSION="${GOLANGCI_LINT_VERSION:-v2.15.0}"
+GOVULNCHECK_VERSION="${GOVULNCHECK_VERSION:-v1.9.0}"
 
 say() { printf 'setup: %-10s %s\n' "$1" "$2"; }
 die() { printf 'setup: error: %s\n' "$*" >&2; exit 1; }
@@ -46,3 +49,4 @@ install_tool() {
 install_tool stripe-mock github.com/stripe/stripe-mock "$STRIPE_MOCK_VERSION"
 install_tool versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION"
 install_tool golangci-lint github.com/golangci/golangci-lint/v2/cmd/golangci-lint "$GOLANGCI_LINT_VERSION"
+install_tool govulncheck golang.org/x/vuln/cmd/govulncheck "$GOVULNCHECK_VERSION"
