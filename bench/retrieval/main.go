@@ -12,7 +12,9 @@
 //   - for each question, the agent's answer through the real Responder (agents module):
 //     for the questions the knowledge does not answer, how often it says it does not know
 //     or hands off; for the others, how often the reply contains the fact and cites its
-//     document, and how often it wrongly gives up.
+//     document, and how often it wrongly gives up; and how often the model's reply before
+//     the responder's decision holds the fact (-v prints that reply when the responder
+//     replaced it), which tells the answerer's sentence choice from the declines.
 //
 // A chunk holds a fact when its text contains the fact's needle (testdata/facts.json,
 // compared case-insensitively with whitespace collapsed), so the labels survive changes of
@@ -254,8 +256,9 @@ func run(t *runner, verbose, forceOffline bool) {
 	}
 
 	retriever := mod.Retriever()
+	rec := &recordingChatter{Provider: provider}
 	resp, err := agents.NewResponder(agents.ResponderDeps{
-		Chatter: provider, Knowledge: mod.Passages(), MinSimilarity: minSim,
+		Chatter: rec, Knowledge: mod.Passages(), MinSimilarity: minSim,
 		Now: func() time.Time { return time.Date(2025, 6, 4, 12, 0, 0, 0, time.UTC) },
 	})
 	if err != nil {
@@ -295,17 +298,25 @@ func run(t *runner, verbose, forceOffline bool) {
 			}
 		}
 
+		rec.reply = ""
 		a, err := resp.Answer(ctx, agents.AnswerRequest{Agent: agent, Message: q.Q}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
 		verdict := ans.add(a, q.Facts, needles, factDoc, docOf)
+		rawHolds := holds(rec.reply)
+		if len(q.Facts) > 0 && rawHolds {
+			ans.rawCorrect++
+		}
 		if verbose {
 			label := strings.Join(q.Facts, ",")
 			if label == "" {
 				label = "none"
 			}
 			fmt.Printf("%2d %-8s ranks v/f/rrf/ret %v %-12s %q\n     -> %q\n", qi+1, label, ranks, verdict, q.Q, trim(a.Content, 160))
+			if rec.reply != a.Content {
+				fmt.Printf("     model's reply (holds the fact: %v): %q\n", rawHolds, trim(rec.reply, 160))
+			}
 			var ev []string
 			for _, h := range hits {
 				ev = append(ev, fmt.Sprintf("%s#%d:v%d/t%d/%.3f", initials(h.Title), h.ChunkIdx, h.VectorRank, h.TextRank, h.Similarity))
@@ -336,6 +347,7 @@ func run(t *runner, verbose, forceOffline bool) {
 		ans.unN, ans.unDontKnow, ans.unHandoff, ans.unAnswered, 100*float64(ans.unDontKnow+ans.unHandoff)/float64(max(1, ans.unN)))
 	fmt.Printf("answerable (%d): reply holds the fact %d (%.0f %%), and cites its document %d (%.0f %%); said don't know %d, handed off %d\n",
 		ans.n, ans.correct, 100*float64(ans.correct)/float64(max(1, ans.n)), ans.cited, 100*float64(ans.cited)/float64(max(1, ans.n)), ans.dontKnow, ans.handoff)
+	fmt.Printf("answerable: the model's reply before the responder's decision holds the fact %d\n", ans.rawCorrect)
 }
 
 // chunkRef is one ranked chunk.
@@ -378,6 +390,7 @@ func (s *rankScore) add(r []chunkRef, holds func(string) bool) int {
 
 type answerScore struct {
 	n, correct, cited, dontKnow, handoff   int
+	rawCorrect                             int // the model's reply, before the responder's decision, holds the fact
 	unN, unDontKnow, unHandoff, unAnswered int
 }
 
@@ -423,6 +436,25 @@ func (s *answerScore) add(a agents.Answer, facts []string, needles, factDoc, doc
 		return "HANDOFF"
 	}
 	return "WRONG"
+}
+
+// recordingChatter keeps the model's last reply (Complete or Stream), before the
+// responder's decision replaces it, for the -v lines and the "before the decision" count.
+type recordingChatter struct {
+	ai.Provider
+	reply string
+}
+
+func (c *recordingChatter) Complete(ctx context.Context, req ai.ChatRequest) (ai.ChatResponse, error) {
+	r, err := c.Provider.Complete(ctx, req)
+	c.reply = r.Content
+	return r, err
+}
+
+func (c *recordingChatter) Stream(ctx context.Context, req ai.ChatRequest, onDelta func(string) error) (ai.ChatResponse, error) {
+	r, err := c.Provider.Stream(ctx, req, onDelta)
+	c.reply = r.Content
+	return r, err
 }
 
 // saysDontKnow recognises a reply that admits it has no answer.

@@ -570,3 +570,86 @@ func BenchmarkOfflinePassageScores(b *testing.B) {
 		}
 	})
 }
+
+// The offline answerer and scorer read the customer's words as the retriever does: a
+// question sharing no word with its answer finds it through the support thesaurus
+// ("telephone" → "call"), a typo the knowledge does not hold is corrected ("garantee" →
+// "guarantee" → "warranty", "dleivery" → "delivery"), and the answer's factual score
+// counts the corrected word fully and the thesaurus' word for half (minFactual in the
+// responder is 0.36: a reply linked to the question by a synonym alone is scored low).
+func TestOfflineAnswerExpandsTheQuestion(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	know := knowledgePrompt(
+		"Call us on 555-0142 from Monday to Friday, 9 am to 5 pm.",
+		"Every frame carries a lifetime warranty against defects in materials. Frames are welded from aluminium in our own factory.",
+		"Standard delivery takes 3 to 5 business days.",
+	)
+	for _, c := range []struct {
+		q, want    string
+		minFactual float64
+	}{
+		{"what's your telephone?", "Call us on 555-0142 from Monday to Friday, 9 am to 5 pm.", 0.05},
+		{"is my frame still under garantee?", "Every frame carries a lifetime warranty against defects in materials.", 0.36},
+		{"how long does dleivery take", "Standard delivery takes 3 to 5 business days.", 0.7},
+	} {
+		resp, err := o.Complete(t.Context(), ask(know, c.q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Content != c.want {
+			t.Errorf("%q: answer %q, want %q", c.q, resp.Content, c.want)
+			continue
+		}
+		var s scores
+		if err := o.CompleteJSON(t.Context(), ask("Score the reply as JSON.\n\n"+know, c.q, resp.Content), &s); err != nil {
+			t.Fatal(err)
+		}
+		if s.Factual < c.minFactual {
+			t.Errorf("%q answered %q: factual %.2f, want ≥ %.2f", c.q, resp.Content, s.Factual, c.minFactual)
+		}
+	}
+}
+
+// The knowledge entries come best first from the retriever: a sentence of a later entry
+// answers only when it clearly beats the first entry's best, not when it is a little
+// closer to the question's words.
+func TestOfflineAnswerPrefersTheFirstEntry(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	first := "Returns are accepted within 30 days of delivery, in the original box."
+	close := "Returns are accepted within 30 days."
+	for _, c := range []struct {
+		entries []string
+		want    string
+	}{
+		{[]string{first, close}, first},
+		{[]string{close, first}, close},
+		// A later entry that answers while the first does not still wins.
+		{[]string{"Our showroom is open Monday to Friday from 9 am.", close}, close},
+	} {
+		resp, err := o.Complete(t.Context(), ask(knowledgePrompt(c.entries...), "are returns accepted?"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Content != c.want {
+			t.Errorf("entries %q: answer %q, want %q", c.entries, resp.Content, c.want)
+		}
+	}
+}
+
+// The factual score's coverage matches a hyphenated compound of the answer written
+// closed up ("preorder" for "Pre-orders"), as the retriever's sentence ranking does.
+func TestOfflineFactualMatchesClosedCompounds(t *testing.T) {
+	t.Parallel()
+	o := ai.NewOffline()
+	reply := "Pre-orders are charged when the item ships, not when you order."
+	know := knowledgePrompt("Returns are accepted within 30 days of delivery for a full refund.", reply)
+	var s scores
+	if err := o.CompleteJSON(t.Context(), ask("Score the reply as JSON.\n\n"+know, "when is a preorder charged", reply), &s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Factual < 0.7 {
+		t.Errorf("preorder against Pre-orders: factual %.2f, want ≥ 0.7", s.Factual)
+	}
+}
