@@ -7,12 +7,9 @@
 //
 // # OpenAI
 //
-// [NewOpenAI] speaks OpenAI's wire format over net/http for the three calls Axon makes
-// (chat completions, streamed over server-sent events or not, and embeddings), without the
-// openai-go SDK (its package initialisation alone kept about 11 MiB of the binary
-// resident in every process; openai_wire.go). It adds per-attempt timeouts, a retry loop that honours
-// Retry-After, typed errors ([Error], [IsRetryable]), and batched, concurrent,
-// process-wide rate-limited embeddings.
+// [NewOpenAI] wraps the official openai-go client. It adds what the SDK leaves to the
+// caller: per-attempt timeouts, a retry loop that honours Retry-After, typed errors
+// ([Error], [IsRetryable]), and batched, concurrent, process-wide rate-limited embeddings.
 // Build one *OpenAI per process and share it, because its embedding limiter is what keeps
 // all ingestion jobs and query embeddings of the process under the configured rate.
 //

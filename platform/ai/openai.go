@@ -9,11 +9,14 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/option"
+	"github.com/openai/openai-go/v3/shared"
 )
 
 // Defaults applied by NewOpenAI to zero fields of OpenAIConfig.
 const (
-	DefaultBaseURL           = "https://api.openai.com/v1"
 	DefaultChatModel         = "gpt-4o"
 	DefaultScorerModel       = "gpt-4o-mini"
 	DefaultEmbeddingModel    = "text-embedding-3-small"
@@ -35,12 +38,12 @@ type OpenAIConfig struct {
 	// APIKey is sent as a bearer token; it may be empty for local compatible servers.
 	APIKey string
 	// BaseURL is the API root including the version, such as "https://api.openai.com/v1"
-	// or "http://localhost:11434/v1". Empty means OpenAI (DefaultBaseURL).
+	// or "http://localhost:11434/v1". Empty means OpenAI.
 	BaseURL string
 	// ChatModel answers customers (Complete and Stream); ScorerModel serves CompleteJSON
 	// (confidence scores and handoff summaries); EmbeddingModel embeds knowledge.
 	ChatModel, ScorerModel, EmbeddingModel string
-	// HTTPClient replaces http.DefaultClient (for proxies, tracing or tests).
+	// HTTPClient replaces the SDK's default client (for proxies, tracing or tests).
 	HTTPClient *http.Client
 	// MaxRetries is the number of retries after the first attempt of each request
 	// (default 3, so 4 attempts). A negative value disables retries.
@@ -71,16 +74,16 @@ type OpenAIConfig struct {
 // one limiter per *OpenAI, so create a single instance per process and pass it to every
 // module. It is safe for concurrent use.
 type OpenAI struct {
-	httpc       *http.Client
+	client      openai.Client
 	cfg         OpenAIConfig
 	retry       retryPolicy
 	embedLimits *limiter
 }
 
-// NewOpenAI returns a client configured by cfg. It does not contact the server and reads
-// no environment variable: configuration flows through the application's Config only.
+// NewOpenAI returns a client configured by cfg. It does not contact the server.
+// Environment variables read by openai-go (OPENAI_API_KEY, OPENAI_BASE_URL) are
+// overridden by cfg, so configuration flows through the application's Config only.
 func NewOpenAI(cfg OpenAIConfig) *OpenAI {
-	cfg.BaseURL = strings.TrimRight(orDefault(cfg.BaseURL, DefaultBaseURL), "/")
 	cfg.ChatModel = orDefault(cfg.ChatModel, DefaultChatModel)
 	cfg.ScorerModel = orDefault(cfg.ScorerModel, DefaultScorerModel)
 	cfg.EmbeddingModel = orDefault(cfg.EmbeddingModel, DefaultEmbeddingModel)
@@ -97,13 +100,20 @@ func NewOpenAI(cfg OpenAIConfig) *OpenAI {
 	cfg.RetryBaseDelay = positiveOr(cfg.RetryBaseDelay, DefaultRetryBaseDelay)
 	cfg.MaxRetryWait = positiveOr(cfg.MaxRetryWait, DefaultMaxRetryWait)
 
-	httpc := cfg.HTTPClient
-	if httpc == nil {
-		httpc = http.DefaultClient
+	opts := []option.RequestOption{
+		option.WithAPIKey(cfg.APIKey),
+		// Our retry loop (retry.go) is the only one; see retryPolicy.
+		option.WithMaxRetries(0),
+	}
+	if cfg.BaseURL != "" {
+		opts = append(opts, option.WithBaseURL(cfg.BaseURL))
+	}
+	if cfg.HTTPClient != nil {
+		opts = append(opts, option.WithHTTPClient(cfg.HTTPClient))
 	}
 	return &OpenAI{
-		httpc: httpc,
-		cfg:   cfg,
+		client: openai.NewClient(opts...),
+		cfg:    cfg,
 		retry: retryPolicy{
 			maxRetries: cfg.MaxRetries,
 			baseDelay:  cfg.RetryBaseDelay,
@@ -145,11 +155,11 @@ func (o *OpenAI) Complete(ctx context.Context, req ChatRequest) (ChatResponse, e
 	return o.complete(ctx, params)
 }
 
-func (o *OpenAI) complete(ctx context.Context, params chatRequest) (ChatResponse, error) {
+func (o *OpenAI) complete(ctx context.Context, params openai.ChatCompletionNewParams) (ChatResponse, error) {
 	var out ChatResponse
 	err := o.retry.run(ctx, o.cfg.CompletionTimeout, nil, func(ctx context.Context, res **http.Response) error {
-		var c chatResponse
-		if err := o.postJSON(ctx, "/chat/completions", params, res, &c); err != nil {
+		c, err := o.client.Chat.Completions.New(ctx, params, option.WithResponseInto(res))
+		if err != nil {
 			return err
 		}
 		if len(c.Choices) == 0 {
@@ -175,37 +185,30 @@ func (o *OpenAI) Stream(ctx context.Context, req ChatRequest, onDelta func(delta
 	if err != nil {
 		return ChatResponse{}, err
 	}
-	params.Stream = true
-	params.StreamOptions = &streamOptions{IncludeUsage: true}
+	params.StreamOptions = openai.ChatCompletionStreamOptionsParam{IncludeUsage: openai.Bool(true)}
 
 	var out ChatResponse
 	err = o.retry.run(ctx, o.cfg.CompletionTimeout, nil, func(ctx context.Context, res **http.Response) error {
 		var text strings.Builder
 		out = ChatResponse{}
-		body, err := o.post(ctx, "/chat/completions", params, "text/event-stream", res)
-		if err != nil {
-			return err
-		}
-		defer body.Close()
-		err = readChunks(body, func(chunk *chatChunk) error {
+		stream := o.client.Chat.Completions.NewStreaming(ctx, params, option.WithResponseInto(res))
+		defer stream.Close()
+		for stream.Next() {
+			chunk := stream.Current()
 			if chunk.Usage.PromptTokens != 0 || chunk.Usage.CompletionTokens != 0 {
-				out.PromptTokens = chunk.Usage.PromptTokens
-				out.CompletionTokens = chunk.Usage.CompletionTokens
+				out.PromptTokens = int(chunk.Usage.PromptTokens)
+				out.CompletionTokens = int(chunk.Usage.CompletionTokens)
 			}
 			if len(chunk.Choices) == 0 || chunk.Choices[0].Delta.Content == "" {
-				return nil
+				continue
 			}
 			delta := chunk.Choices[0].Delta.Content
 			text.WriteString(delta)
 			if err := onDelta(delta); err != nil {
 				return callbackError{err}
 			}
-			return nil
-		})
-		if _, ok := errors.AsType[callbackError](err); ok {
-			return err
 		}
-		if err != nil {
+		if err := stream.Err(); err != nil {
 			if text.Len() > 0 {
 				return noRetryError{err}
 			}
@@ -229,7 +232,9 @@ func (o *OpenAI) CompleteJSON(ctx context.Context, req ChatRequest, out any) err
 	if err != nil {
 		return err
 	}
-	params.ResponseFormat = &responseFormat{Type: "json_object"}
+	params.ResponseFormat = openai.ChatCompletionNewParamsResponseFormatUnion{
+		OfJSONObject: &shared.ResponseFormatJSONObjectParam{},
+	}
 	resp, err := o.complete(ctx, params)
 	if err != nil {
 		return err
@@ -265,28 +270,32 @@ func decodeJSONReply(content string, out any) error {
 	return nil
 }
 
-func (o *OpenAI) chatParams(req ChatRequest, defaultModel string) (chatRequest, error) {
+func (o *OpenAI) chatParams(req ChatRequest, defaultModel string) (openai.ChatCompletionNewParams, error) {
 	if len(req.Messages) == 0 {
-		return chatRequest{}, newError(ErrInvalidRequest, 0, errors.New("no messages"))
+		return openai.ChatCompletionNewParams{}, newError(ErrInvalidRequest, 0, errors.New("no messages"))
 	}
-	msgs := make([]chatMessage, 0, len(req.Messages))
+	msgs := make([]openai.ChatCompletionMessageParamUnion, 0, len(req.Messages))
 	for i, m := range req.Messages {
 		switch m.Role {
-		case RoleSystem, RoleUser, RoleAssistant:
-			msgs = append(msgs, chatMessage(m))
+		case RoleSystem:
+			msgs = append(msgs, openai.SystemMessage(m.Content))
+		case RoleUser:
+			msgs = append(msgs, openai.UserMessage(m.Content))
+		case RoleAssistant:
+			msgs = append(msgs, openai.AssistantMessage(m.Content))
 		default:
-			return chatRequest{}, newError(ErrInvalidRequest, 0, fmt.Errorf("message %d: unknown role %q", i, m.Role))
+			return openai.ChatCompletionNewParams{}, newError(ErrInvalidRequest, 0, fmt.Errorf("message %d: unknown role %q", i, m.Role))
 		}
 	}
-	params := chatRequest{
+	params := openai.ChatCompletionNewParams{
 		Model:       orDefault(req.Model, defaultModel),
 		Messages:    msgs,
-		Temperature: req.Temperature,
+		Temperature: openai.Float(req.Temperature),
 	}
 	if req.MaxTokens > 0 {
 		// max_tokens rather than max_completion_tokens: gpt-4o accepts both, and most
 		// OpenAI-compatible servers only know max_tokens.
-		params.MaxTokens = req.MaxTokens
+		params.MaxTokens = openai.Int(int64(req.MaxTokens))
 	}
 	return params, nil
 }

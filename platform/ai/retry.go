@@ -13,11 +13,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/openai/openai-go/v3"
+	"github.com/openai/openai-go/v3/packages/ssestream"
 	"golang.org/x/time/rate"
 )
 
 // retryPolicy decides how often and how long the OpenAI client waits between attempts.
-// It is the client's only retry loop: it classifies errors into *Error, takes a limiter slot per attempt, gives
+// The SDK's own retries are switched off (option.WithMaxRetries(0)) so that this loop is
+// the only one: it classifies errors into *Error, takes a limiter slot per attempt, gives
 // up early when a wait would outlive the caller's deadline, and its sleep can be observed
 // in tests.
 type retryPolicy struct {
@@ -121,8 +124,8 @@ type callbackError struct{ err error }
 func (e callbackError) Error() string { return e.err.Error() }
 func (e callbackError) Unwrap() error { return e.err }
 
-// attemptFunc performs one HTTP request. It must set *res to the response it received
-// (OpenAI.post does) so that the loop can see its status and Retry-After headers.
+// attemptFunc performs one HTTP request. It must pass option.WithResponseInto(res) to the
+// SDK call so that the loop can see the raw response (status and Retry-After headers).
 type attemptFunc func(ctx context.Context, res **http.Response) error
 
 // run executes attempt until it succeeds, fails permanently, runs out of retries or the
@@ -208,12 +211,15 @@ func contextError(ctx context.Context, err error) error {
 	return err
 }
 
-// classify maps an attempt's error (and the raw response, when there was one) to an
-// *Error. hinted reports whether the response carried a usable retry-after header.
+// classify maps an SDK or transport error (and the raw response, when there was one) to
+// an *Error. hinted reports whether the response carried a usable retry-after header.
 func classify(err error, res *http.Response, now time.Time) (e *Error, hinted bool) {
 	status := 0
-	if se, ok := errors.AsType[*statusError](err); ok {
-		status = se.Status
+	if apiErr, ok := errors.AsType[*openai.Error](err); ok {
+		status = apiErr.StatusCode
+		if res == nil {
+			res = apiErr.Response
+		}
 	}
 	if status == 0 && res != nil {
 		status = res.StatusCode
@@ -231,15 +237,15 @@ func classify(err error, res *http.Response, now time.Time) (e *Error, hinted bo
 	}
 	_, isSyntax := errors.AsType[*json.SyntaxError](err)
 	_, isType := errors.AsType[*json.UnmarshalTypeError](err)
-	_, isStream := errors.AsType[*streamError](err)
+	_, isStream := errors.AsType[*ssestream.StreamError](err)
 	_, isURL := errors.AsType[*url.Error](err)
 	_, isNet := errors.AsType[net.Error](err)
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		return newError(ErrTimeout, status, err), false
-	case isSyntax, isType:
-		// postJSON reads the whole body before decoding it, so a decoding error is a
-		// broken 2xx body and a dropped connection is a read error (below).
+	case isSyntax, isType, strings.Contains(err.Error(), "error parsing response json"):
+		// A truncated body decodes to io.ErrUnexpectedEOF, so openai-go's wording is what
+		// tells a broken 2xx body apart from a dropped connection.
 		return newError(ErrBadResponse, status, err), false
 	case isStream:
 		// An "error" event inside an SSE stream is the server failing mid-reply.
@@ -247,7 +253,7 @@ func classify(err error, res *http.Response, now time.Time) (e *Error, hinted bo
 	case isURL, isNet, errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
 		return newError(ErrUnavailable, status, err), false
 	}
-	// What remains is a 2xx body we did not understand.
+	// What remains comes from decoding a 2xx body the SDK did not understand.
 	return newError(ErrBadResponse, status, err), false
 }
 
