@@ -9,6 +9,7 @@ import (
 	"html/template"
 	"net/http"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v4"
 
@@ -28,13 +29,15 @@ var (
 		sum := sha256.Sum256(widgetJS)
 		return hex.EncodeToString(sum[:6])
 	}()
-	widgetJSGzip = func() []byte {
+	// widgetJSGzip is compressed on first use, not at init: every axon process (backup,
+	// migrate, each extract-child) would otherwise pay ~5–30 ms and a 1 MB compressor.
+	widgetJSGzip = sync.OnceValue(func() []byte {
 		var b bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&b, gzip.BestCompression)
 		_, _ = zw.Write(widgetJS)
 		_ = zw.Close()
 		return b.Bytes()
-	}()
+	})
 )
 
 // WidgetJSPath is the versioned, immutable URL path of the widget script.
@@ -61,7 +64,7 @@ func serveWidgetJS(c echo.Context, cacheControl string) error {
 	body := widgetJS
 	if acceptsGzip(c.Request().Header.Get(echo.HeaderAcceptEncoding)) {
 		h.Set(echo.HeaderContentEncoding, "gzip")
-		body = widgetJSGzip
+		body = widgetJSGzip()
 	}
 	return c.Blob(http.StatusOK, "text/javascript; charset=utf-8", body)
 }

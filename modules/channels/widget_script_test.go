@@ -15,10 +15,10 @@ import (
 // The embedded script stays small and keeps its safety rules: no HTML sinks, no eval.
 func TestWidgetScriptSizeAndRules(t *testing.T) {
 	t.Parallel()
-	if len(widgetJSGzip) >= 30*1024 {
-		t.Fatalf("widget.js is %d bytes gzipped, the budget is 30 KB", len(widgetJSGzip))
+	if len(widgetJSGzip()) >= 30*1024 {
+		t.Fatalf("widget.js is %d bytes gzipped, the budget is 30 KB", len(widgetJSGzip()))
 	}
-	zr, err := gzip.NewReader(bytes.NewReader(widgetJSGzip))
+	zr, err := gzip.NewReader(bytes.NewReader(widgetJSGzip()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +26,7 @@ func TestWidgetScriptSizeAndRules(t *testing.T) {
 	if !bytes.Equal(plain, widgetJS) {
 		t.Fatal("the gzipped script is not the script")
 	}
-	t.Logf("widget.js: %d bytes, %d gzipped", len(widgetJS), len(widgetJSGzip))
+	t.Logf("widget.js: %d bytes, %d gzipped", len(widgetJS), len(widgetJSGzip()))
 	for _, sink := range []*regexp.Regexp{
 		regexp.MustCompile(`\.innerHTML\b`), regexp.MustCompile(`\.outerHTML\b`), regexp.MustCompile(`insertAdjacentHTML`),
 		regexp.MustCompile(`document\.write`), regexp.MustCompile(`\beval\s*\(`), regexp.MustCompile(`\bnew\s+Function\b`),
@@ -69,7 +69,7 @@ func TestWidgetScriptServing(t *testing.T) {
 	}
 	body, _ := io.ReadAll(raw.Body)
 	raw.Body.Close()
-	if raw.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(body, widgetJSGzip) || !strings.Contains(strings.Join(raw.Header.Values("Vary"), ","), "Accept-Encoding") {
+	if raw.Header.Get("Content-Encoding") != "gzip" || !bytes.Equal(body, widgetJSGzip()) || !strings.Contains(strings.Join(raw.Header.Values("Vary"), ","), "Accept-Encoding") {
 		t.Fatalf("gzip: %v, %d bytes", raw.Header, len(body))
 	}
 
