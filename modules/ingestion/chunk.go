@@ -84,7 +84,7 @@ func (c chunk) metadataJSON() (string, error) {
 // a line inside that block.
 type word struct {
 	text    string
-	block   int
+	block   int32
 	newLine bool
 }
 
@@ -104,20 +104,39 @@ func chunkBlocks(blocks []block, size, overlap int) []chunk {
 	return out
 }
 
+// chunkGroup chunks blocks[from:to]. The word list is sized up front and each chunk's text
+// is built in one allocation: a 200-chunk document is ~90,000 words, and growing the list
+// and the builders by doubling was most of the chunker's time and garbage
+// (docs/performance.md, "Ingestion throughput").
 func chunkGroup(blocks []block, from, to, size, overlap int) []chunk {
-	var words []word
+	n := 0
 	for i := from; i < to; i++ {
-		for l, line := range strings.Split(blocks[i].Text, "\n") {
-			for j, w := range strings.Fields(line) {
-				words = append(words, word{text: w, block: i, newLine: l > 0 && j == 0})
+		// Spaces and line breaks bound the word count of ordinary text from above; other
+		// separators only make the list grow once more.
+		n += strings.Count(blocks[i].Text, " ") + strings.Count(blocks[i].Text, "\n") + 1
+	}
+	words := make([]word, 0, n)
+	for i := from; i < to; i++ {
+		l := 0
+		for line := range strings.SplitSeq(blocks[i].Text, "\n") {
+			j := 0
+			for w := range strings.FieldsSeq(line) {
+				words = append(words, word{text: w, block: int32(i), newLine: l > 0 && j == 0})
+				j++
 			}
+			l++
 		}
 	}
 	step := max(1, size-overlap)
 	var out []chunk
 	for start := 0; start < len(words); start += step {
 		end := min(start+size, len(words))
+		chars := end - start - 1 // separators
+		for i := start; i < end; i++ {
+			chars += len(words[i].text)
+		}
 		var b strings.Builder
+		b.Grow(chars)
 		for i := start; i < end; i++ {
 			if i > start {
 				prev, cur := words[i-1].block, words[i].block

@@ -102,14 +102,11 @@ func (s *Service) runIngest(ctx context.Context, docID string, attempt, maxAttem
 			return err
 		}
 	}
-	d, err := s.st.jobDoc(ctx, s.db, docID)
+	d, err := s.st.startJob(ctx, s.db, docID) // PROCESSING
 	if errors.Is(err, errDocNotFound) {
 		return nil // deleted since the job was queued
 	}
 	if err != nil {
-		return err
-	}
-	if err := s.st.setStatus(ctx, s.db, docID, StatusProcessing, d.ErrorMsg); err != nil {
 		return err
 	}
 	stop := s.heartbeat(ctx, docID)
@@ -262,7 +259,10 @@ func (s *Service) ingest(ctx context.Context, d docRow) error {
 func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vecs [][]float32, sha string, n int, note string) error {
 	ctx = context.WithoutCancel(ctx)
 	return s.db.InTx(ctx, func(tx *sqlx.Tx) error {
-		cur, err := s.st.lockDoc(ctx, tx, d.ID)
+		// The READY update comes first: it locks the row (as a SELECT … FOR UPDATE did) and
+		// finds a deleted document in the same round trip; the rest of the transaction
+		// commits with it or not at all.
+		cur, err := s.st.markReady(ctx, tx, d.ID, n, sha, note, jobIDFrom(ctx))
 		if errors.Is(err, errDocNotFound) {
 			return nil
 		}
@@ -273,9 +273,6 @@ func (s *Service) finishReady(ctx context.Context, d docRow, chunks []chunk, vec
 			if err := s.st.replaceChunks(ctx, tx, cur, chunks, vecs, s.newID); err != nil {
 				return err
 			}
-		}
-		if err := s.st.markReady(ctx, tx, d.ID, n, sha, note, jobIDFrom(ctx)); err != nil {
-			return err
 		}
 		return s.publishReady(ctx, tx, cur, StatusReady, n)
 	})

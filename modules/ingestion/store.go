@@ -119,6 +119,12 @@ GROUP BY status`
 	qJobGetDoc = `
 SELECT ` + docColumns + `, raw_content FROM knowledge_docs WHERE id = $1`
 
+	// qJobStart marks the document PROCESSING (its errorMsg kept) and reads it with its raw
+	// content: the job's first statement.
+	qJobStart = `
+UPDATE knowledge_docs SET status = 'PROCESSING', updated_at = now() WHERE id = $1
+RETURNING ` + docColumns + `, raw_content`
+
 	qJobLockDoc = `SELECT ` + docColumns + ` FROM knowledge_docs WHERE id = $1 FOR UPDATE`
 
 	qJobSetStatus = `
@@ -128,7 +134,8 @@ UPDATE knowledge_docs SET status = $2, error_msg = $3, updated_at = now() WHERE 
 UPDATE knowledge_docs
 SET status = 'READY', chunk_count = $2, content_sha256 = $3, error_msg = NULLIF($4, ''),
     ready_job_id = NULLIF($5, 0), updated_at = now()
-WHERE id = $1`
+WHERE id = $1
+RETURNING ` + docColumns
 
 	// qReadyByJob: the document is READY from this job's own earlier run.
 	qReadyByJob = `
@@ -384,6 +391,13 @@ func (store) jobDoc(ctx context.Context, q sqlx.QueryerContext, id string) (docR
 	return d, notFound(err)
 }
 
+// startJob marks the document PROCESSING and returns it with its raw content.
+func (store) startJob(ctx context.Context, q sqlx.QueryerContext, id string) (docRow, error) {
+	var d docRow
+	err := sqlx.GetContext(ctx, q, &d, qJobStart, id)
+	return d, notFound(err)
+}
+
 // lockDoc reads the document under a row lock (q must be a transaction).
 func (store) lockDoc(ctx context.Context, q sqlx.QueryerContext, id string) (docRow, error) {
 	var d docRow
@@ -396,9 +410,12 @@ func (store) setStatus(ctx context.Context, q sqlx.ExecerContext, id, status str
 	return err
 }
 
-func (store) markReady(ctx context.Context, q sqlx.ExecerContext, id string, chunks int, sha, note string, jobID int64) error {
-	_, err := q.ExecContext(ctx, qJobReady, id, chunks, sha, note, jobID)
-	return err
+// markReady marks the document READY and returns it (the UPDATE also locks its row until
+// q's transaction ends); errDocNotFound when it was deleted.
+func (store) markReady(ctx context.Context, q sqlx.QueryerContext, id string, chunks int, sha, note string, jobID int64) (docRow, error) {
+	var d docRow
+	err := sqlx.GetContext(ctx, q, &d, qJobReady, id, chunks, sha, note, jobID)
+	return d, notFound(err)
 }
 
 // readyByJob reports whether the document is READY from job jobID's own earlier run.
