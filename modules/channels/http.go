@@ -13,7 +13,10 @@ import (
 	"github.com/axonhq/axon/platform/web"
 )
 
-type handlers struct{ svc *Service }
+type handlers struct {
+	svc   *Service
+	hooks *webhookChannels // the message webhooks' channel cache (webhooks_service.go)
+}
 
 // workspaceOf is the caller's workspace, from the token.
 func workspaceOf(c echo.Context) (string, error) {

@@ -108,6 +108,7 @@ type Deps struct {
 // Module is the channels module.
 type Module struct {
 	svc         *Service
+	hooks       *webhookChannels
 	authed      []echo.MiddlewareFunc
 	surf        *surfaces
 	events      *realtime.Hub
@@ -140,7 +141,7 @@ func New(d Deps) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Module{svc: svc, authed: d.Authed, surf: surf, events: d.Events, authedQuery: d.AuthedQuery}, nil
+	return &Module{svc: svc, hooks: newWebhookChannels(svc), authed: d.Authed, surf: surf, events: d.Events, authedQuery: d.AuthedQuery}, nil
 }
 
 // Name implements kernel.Module.

@@ -14,7 +14,7 @@ import (
 // Routes registers every channels route. MEMBER reads and also replies, hands off and
 // resolves: support staff are members (docs/decisions.md).
 func (m *Module) Routes(v1 *echo.Group) {
-	h := &handlers{svc: m.svc}
+	h := &handlers{svc: m.svc, hooks: m.hooks}
 
 	conv := v1.Group("/conversations", m.authed...)
 	conv.GET("", h.listConversations)

@@ -16,7 +16,7 @@ const (
 	// is the only key: it is random and unique, and it never reveals the workspace.
 	qWebhookChannel = `
 SELECT c.id, c.workspace_id, c.type, c.is_active, c.credentials_enc, c.key_version, c.webhook_secret_enc,
-       ac.agent_id, COALESCE(ac.is_active, false) AS link_active
+       c.updated_at, ac.agent_id, COALESCE(ac.is_active, false) AS link_active
 FROM channels c LEFT JOIN agent_channels ac ON ac.channel_id = c.id
 WHERE c.webhook_slug = $1 AND c.type = $2`
 
@@ -34,6 +34,26 @@ INSERT INTO channel_inbound (id, workspace_id, channel_id, external_id, sender, 
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 ON CONFLICT (channel_id, external_id) DO NOTHING
 RETURNING id`
+
+	// qInsertInboundLive is qInsertInbound for a webhook: it stores the message only while
+	// the channel ($3) is active, its row unchanged since the webhook read it (updated_at =
+	// $10; every write of a channel sets it) and answered by the agent the webhook saw ($11)
+	// through an active link. live is false when it is not (nothing stored); id is NULL for a
+	// redelivery. One statement, so the check costs no round trip of its own.
+	qInsertInboundLive = `
+WITH live AS (
+    SELECT EXISTS (
+        SELECT 1 FROM channels c JOIN agent_channels ac ON ac.channel_id = c.id
+        WHERE c.id = $3::uuid AND c.is_active AND c.updated_at = $10::timestamptz
+          AND ac.agent_id = $11::uuid AND ac.is_active
+    ) AS ok
+), ins AS (
+    INSERT INTO channel_inbound (id, workspace_id, channel_id, external_id, sender, sender_name, content, thread, subject)
+    SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::text, $6::text, $7::text, $8::text, $9::text FROM live WHERE live.ok
+    ON CONFLICT (channel_id, external_id) DO NOTHING
+    RETURNING id
+)
+SELECT live.ok AS live, (SELECT id FROM ins) AS id FROM live`
 
 	qGetInbound = `
 SELECT i.id, i.workspace_id, i.channel_id, i.external_id, i.sender, i.sender_name, i.content, i.processed_at,
@@ -84,6 +104,7 @@ type liveChannel struct {
 	CredentialsEnc []byte         `db:"credentials_enc"`
 	KeyVersion     sql.NullInt64  `db:"key_version"`
 	SecretEnc      []byte         `db:"webhook_secret_enc"`
+	UpdatedAt      time.Time      `db:"updated_at"` // qWebhookChannel only
 	AgentID        sql.NullString `db:"agent_id"`
 	LinkActive     bool           `db:"link_active"`
 }
@@ -136,6 +157,24 @@ func (store) insertInbound(ctx context.Context, q sqlx.QueryerContext, m newInbo
 		return "", nil
 	}
 	return id, err
+}
+
+// insertInboundLive stores one inbound message if the channel is still as a webhook read it
+// (qInsertInboundLive) and returns its id, or "" for a redelivery; errChannelChanged when
+// the channel is not.
+func (store) insertInboundLive(ctx context.Context, q sqlx.QueryerContext, m newInbound, version time.Time, agentID string) (string, error) {
+	r, err := getOne[struct {
+		Live bool           `db:"live"`
+		ID   sql.NullString `db:"id"`
+	}](ctx, q, qInsertInboundLive, newID(), m.WorkspaceID, m.ChannelID, m.ExternalID,
+		m.Sender, m.SenderName, m.Content, m.Thread, m.Subject, version, agentID)
+	if err != nil {
+		return "", err
+	}
+	if !r.Live {
+		return "", errChannelChanged
+	}
+	return r.ID.String, nil
 }
 
 // getInbound returns the workspace's inbound message; errNoRows when there is none.

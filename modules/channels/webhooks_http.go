@@ -71,7 +71,8 @@ func (h *handlers) accept(c echo.Context, ch WebhookChannel, msgs []inbound.Mess
 	return c.JSON(http.StatusOK, received{Received: true, Accepted: n})
 }
 
-// webhook reads the body and finds the channel of type typ.
+// webhook reads the body and finds the channel of type typ (read for this request: the
+// voice loop's).
 func (h *handlers) webhook(c echo.Context, typ string) ([]byte, WebhookChannel, error) {
 	body, err := readBody(c)
 	if err != nil {
@@ -79,6 +80,36 @@ func (h *handlers) webhook(c echo.Context, typ string) ([]byte, WebhookChannel, 
 	}
 	ch, err := h.svc.WebhookChannel(c.Request().Context(), c.Param("slug"), typ)
 	return body, ch, err
+}
+
+// receive runs a message webhook: it reads the body, finds the channel of type typ (from the
+// per-replica cache when it holds it) and runs handle, which verifies, parses, stores and
+// answers. When the channel came from the cache and handle was refused for a reason a
+// change of the channel explains — AcceptInbound found it changed (errChannelChanged), or
+// the cached secret did not verify the signature — the channel is read again and handle
+// runs once more with it. handle writes the answer only when it returns nil.
+func (h *handlers) receive(c echo.Context, typ string, handle func(body []byte, ch WebhookChannel) error) error {
+	body, err := readBody(c)
+	if err != nil {
+		return err
+	}
+	ctx, slug := c.Request().Context(), c.Param("slug")
+	ch, err := h.hooks.channel(ctx, slug, typ)
+	if err != nil {
+		return err
+	}
+	err = handle(body, ch)
+	if ch.cached && (errors.Is(err, errChannelChanged) || errors.Is(err, errBadSignature)) {
+		if ch, err = h.hooks.fresh(ctx, slug, typ); err != nil {
+			return err
+		}
+		err = handle(body, ch)
+	}
+	if errors.Is(err, errChannelChanged) {
+		h.hooks.forget(slug, typ)
+		return errChannelChanging
+	}
+	return err
 }
 
 // metaChallenge answers the Graph API's subscription check (WhatsApp and Messenger): echo
@@ -98,63 +129,55 @@ func (h *handlers) metaChallenge(typ string) echo.HandlerFunc {
 }
 
 func (h *handlers) whatsappWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "WHATSAPP")
-	if err != nil {
-		return err
-	}
-	if err := inboundErr(inbound.VerifyMeta(body, c.Request().Header.Get("X-Hub-Signature-256"), ch.Creds["appSecret"])); err != nil {
-		return err
-	}
-	msgs, err := inbound.ParseWhatsApp(body)
-	return h.accept(c, ch, msgs, err)
+	return h.receive(c, "WHATSAPP", func(body []byte, ch WebhookChannel) error {
+		if err := inboundErr(inbound.VerifyMeta(body, c.Request().Header.Get("X-Hub-Signature-256"), ch.Creds["appSecret"])); err != nil {
+			return err
+		}
+		msgs, err := inbound.ParseWhatsApp(body)
+		return h.accept(c, ch, msgs, err)
+	})
 }
 
 func (h *handlers) messengerWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "MESSENGER")
-	if err != nil {
-		return err
-	}
-	if err := inboundErr(inbound.VerifyMeta(body, c.Request().Header.Get("X-Hub-Signature-256"), ch.Creds["appSecret"])); err != nil {
-		return err
-	}
-	msgs, err := inbound.ParseMessenger(body)
-	return h.accept(c, ch, msgs, err)
+	return h.receive(c, "MESSENGER", func(body []byte, ch WebhookChannel) error {
+		if err := inboundErr(inbound.VerifyMeta(body, c.Request().Header.Get("X-Hub-Signature-256"), ch.Creds["appSecret"])); err != nil {
+			return err
+		}
+		msgs, err := inbound.ParseMessenger(body)
+		return h.accept(c, ch, msgs, err)
+	})
 }
 
 func (h *handlers) telegramWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "TELEGRAM")
-	if err != nil {
-		return err
-	}
-	if err := inboundErr(inbound.VerifyTelegram(c.Request().Header.Get("X-Telegram-Bot-Api-Secret-Token"), ch.Secret)); err != nil {
-		return err
-	}
-	msgs, err := inbound.ParseTelegram(body)
-	for i := range msgs {
-		// A user opening the bot sends "/start" (with an optional deep-link payload): it is
-		// a greeting, not a question for the knowledge base.
-		if msgs[i].Text == "/start" || strings.HasPrefix(msgs[i].Text, "/start ") {
-			msgs[i].Text = "Hello!"
+	return h.receive(c, "TELEGRAM", func(body []byte, ch WebhookChannel) error {
+		if err := inboundErr(inbound.VerifyTelegram(c.Request().Header.Get("X-Telegram-Bot-Api-Secret-Token"), ch.Secret)); err != nil {
+			return err
 		}
-	}
-	return h.accept(c, ch, msgs, err)
+		msgs, err := inbound.ParseTelegram(body)
+		for i := range msgs {
+			// A user opening the bot sends "/start" (with an optional deep-link payload): it
+			// is a greeting, not a question for the knowledge base.
+			if msgs[i].Text == "/start" || strings.HasPrefix(msgs[i].Text, "/start ") {
+				msgs[i].Text = "Hello!"
+			}
+		}
+		return h.accept(c, ch, msgs, err)
+	})
 }
 
 func (h *handlers) slackWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "SLACK")
-	if err != nil {
-		return err
-	}
-	hd := c.Request().Header
-	if err := inboundErr(inbound.VerifySlack(body, hd.Get("X-Slack-Request-Timestamp"), hd.Get("X-Slack-Signature"),
-		ch.Creds["signingSecret"], h.svc.now())); err != nil {
-		return err
-	}
-	challenge, msgs, err := inbound.ParseSlack(body)
-	if err == nil && challenge != "" {
-		return c.JSON(http.StatusOK, map[string]string{"challenge": challenge})
-	}
-	return h.accept(c, ch, msgs, err)
+	return h.receive(c, "SLACK", func(body []byte, ch WebhookChannel) error {
+		hd := c.Request().Header
+		if err := inboundErr(inbound.VerifySlack(body, hd.Get("X-Slack-Request-Timestamp"), hd.Get("X-Slack-Signature"),
+			ch.Creds["signingSecret"], h.svc.now())); err != nil {
+			return err
+		}
+		challenge, msgs, err := inbound.ParseSlack(body)
+		if err == nil && challenge != "" {
+			return c.JSON(http.StatusOK, map[string]string{"challenge": challenge})
+		}
+		return h.accept(c, ch, msgs, err)
+	})
 }
 
 // twilioForm verifies a Twilio webhook (X-Twilio-Signature over the URL Twilio called and
@@ -173,36 +196,32 @@ func (h *handlers) twilioForm(c echo.Context, body []byte, ch WebhookChannel) (u
 // smsWebhook stores a Twilio SMS and answers an empty TwiML <Response/>: the reply goes out
 // through the Messages API (channels.send_message).
 func (h *handlers) smsWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "SMS")
-	if err != nil {
-		return err
-	}
-	form, err := h.twilioForm(c, body, ch)
-	if err != nil {
-		return err
-	}
-	msgs, err := inbound.ParseSMS(form)
-	if err := inboundErr(err); err != nil {
-		return err
-	}
-	if _, err := h.svc.AcceptInbound(c.Request().Context(), ch, msgs); err != nil {
-		return err
-	}
-	return twiml(c, inbound.TwiMLEmpty())
+	return h.receive(c, "SMS", func(body []byte, ch WebhookChannel) error {
+		form, err := h.twilioForm(c, body, ch)
+		if err != nil {
+			return err
+		}
+		msgs, err := inbound.ParseSMS(form)
+		if err := inboundErr(err); err != nil {
+			return err
+		}
+		if _, err := h.svc.AcceptInbound(c.Request().Context(), ch, msgs); err != nil {
+			return err
+		}
+		return twiml(c, inbound.TwiMLEmpty())
+	})
 }
 
 // emailWebhook stores an inbound e-mail (JSON or form fields); the shared secret is the
 // URL's ?key=.
 func (h *handlers) emailWebhook(c echo.Context) error {
-	body, ch, err := h.webhook(c, "EMAIL")
-	if err != nil {
-		return err
-	}
-	if err := inboundErr(inbound.VerifyKey(c.QueryParam("key"), ch.Secret)); err != nil {
-		return err
-	}
-	msgs, err := inbound.ParseEmail(c.Request().Header.Get(echo.HeaderContentType), body)
-	return h.accept(c, ch, msgs, err)
+	return h.receive(c, "EMAIL", func(body []byte, ch WebhookChannel) error {
+		if err := inboundErr(inbound.VerifyKey(c.QueryParam("key"), ch.Secret)); err != nil {
+			return err
+		}
+		msgs, err := inbound.ParseEmail(c.Request().Header.Get(echo.HeaderContentType), body)
+		return h.accept(c, ch, msgs, err)
+	})
 }
 
 // twiml answers Twilio with a TwiML document.

@@ -8,7 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"regexp"
+	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
@@ -28,20 +29,44 @@ type WebhookChannel struct {
 	ID, WorkspaceID, Type, AgentID string
 	Creds                          map[string]string
 	Secret                         string
+	// version is the channel row's updated_at when it was read: AcceptInbound stores
+	// messages only while the row is unchanged (and active, with the same active agent link).
+	version time.Time
+	// cached: taken from the per-replica cache (webhookChannels), not read for this request.
+	cached bool
 }
 
-// slugPattern is the shape PutChannel gives slugs (16 random bytes in hex): anything else
-// is refused without a query.
-var slugPattern = regexp.MustCompile(`^[0-9a-f]{32}$`)
+// isSlug reports whether s has the shape PutChannel gives slugs (16 random bytes in
+// lowercase hex): anything else is refused without a query.
+func isSlug(s string) bool {
+	if len(s) != 32 {
+		return false
+	}
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
 
 // errNoChannel is the answer for an unknown slug, an inactive channel or one no active agent
 // answers: the platform retries later (Meta keeps retrying for days), nothing is stored.
 var errNoChannel = apperr.NotFoundf("Channel")
 
+// errChannelChanged: AcceptInbound found the channel deactivated, unlinked or changed since
+// the webhook read it; nothing was stored. The webhook reads the channel again
+// (webhooks_http.go, receive).
+var errChannelChanged = errors.New("channels: the channel changed since the webhook read it")
+
+// errChannelChanging is the answer when the channel changed again between a fresh read and
+// the insert (two writes within milliseconds): 503, and the platform redelivers.
+var errChannelChanging = apperr.E(apperr.ServiceUnavailable, "The channel is being changed; retry")
+
 // WebhookChannel returns the channel of type typ that slug names, with its secrets opened.
 // NOT_FOUND when there is none, it is inactive, or no active agent is linked to it.
 func (s *Service) WebhookChannel(ctx context.Context, slug, typ string) (WebhookChannel, error) {
-	if !slugPattern.MatchString(slug) || s.box == nil {
+	if !isSlug(slug) || s.box == nil {
 		return WebhookChannel{}, errNoChannel
 	}
 	r, err := s.st.webhookChannel(ctx, s.db, slug, typ)
@@ -59,7 +84,10 @@ func (s *Service) WebhookChannel(ctx context.Context, slug, typ string) (Webhook
 
 // openChannel opens a channel's sealed credentials and webhook secret.
 func (s *Service) openChannel(r liveChannel) (WebhookChannel, error) {
-	ch := WebhookChannel{ID: r.ID, WorkspaceID: r.WorkspaceID, Type: r.Type, AgentID: r.AgentID.String, Creds: map[string]string{}}
+	ch := WebhookChannel{
+		ID: r.ID, WorkspaceID: r.WorkspaceID, Type: r.Type, AgentID: r.AgentID.String, Creds: map[string]string{},
+		version: r.UpdatedAt,
+	}
 	ver := int(r.KeyVersion.Int64)
 	if len(r.CredentialsEnc) > 0 {
 		b, err := s.box.Open(r.CredentialsEnc, ver)
@@ -80,10 +108,85 @@ func (s *Service) openChannel(r liveChannel) (WebhookChannel, error) {
 	return ch, nil
 }
 
+// webhookChannels is the per-replica cache of the channels that message webhooks name, so
+// that a busy channel's webhooks skip the lookup's round trip and the decryption of its
+// secrets. It is safe because what a cached channel may do is bounded (docs/decisions.md,
+// "Webhook intake: the channel cache"): messages are stored only by AcceptInbound, whose
+// insert re-checks the channel in the same statement (deactivation, unlinking and credential
+// changes take effect at once); a signature the cached secret refuses is checked again
+// against a fresh read; only answers that store nothing (non-message payloads, Slack's
+// url_verification) can come from a channel up to ttl old.
+type webhookChannels struct {
+	svc *Service
+	ttl time.Duration
+	now func() time.Time
+
+	mu sync.Mutex
+	m  map[string]cachedChannel
+}
+
+type cachedChannel struct {
+	ch WebhookChannel
+	at time.Time
+}
+
+// Cache bounds: an entry lives channelCacheTTL; at most channelCacheMax entries (past it the
+// cache starts over).
+const (
+	channelCacheTTL = 2 * time.Second
+	channelCacheMax = 10_000
+)
+
+func newWebhookChannels(svc *Service) *webhookChannels {
+	return &webhookChannels{svc: svc, ttl: channelCacheTTL, now: time.Now, m: map[string]cachedChannel{}}
+}
+
+// channel returns the channel of type typ that slug names: from the cache when it holds a
+// live entry (cached is then true), else read and opened by WebhookChannel and cached.
+// Refusals (NOT_FOUND) are not cached.
+func (w *webhookChannels) channel(ctx context.Context, slug, typ string) (WebhookChannel, error) {
+	key := typ + "/" + slug
+	now := w.now()
+	w.mu.Lock()
+	e, ok := w.m[key]
+	w.mu.Unlock()
+	if ok && now.Sub(e.at) < w.ttl {
+		ch := e.ch
+		ch.cached = true
+		return ch, nil
+	}
+	ch, err := w.svc.WebhookChannel(ctx, slug, typ)
+	if err != nil {
+		w.forget(slug, typ)
+		return ch, err
+	}
+	w.mu.Lock()
+	if len(w.m) >= channelCacheMax {
+		clear(w.m)
+	}
+	w.m[key] = cachedChannel{ch: ch, at: now}
+	w.mu.Unlock()
+	return ch, nil
+}
+
+// fresh reads the channel again (after a cached one was refused) and caches the new read.
+func (w *webhookChannels) fresh(ctx context.Context, slug, typ string) (WebhookChannel, error) {
+	w.forget(slug, typ)
+	return w.channel(ctx, slug, typ)
+}
+
+func (w *webhookChannels) forget(slug, typ string) {
+	w.mu.Lock()
+	delete(w.m, typ+"/"+slug)
+	w.mu.Unlock()
+}
+
 // AcceptInbound stores the verified messages of one webhook delivery and enqueues one
 // channels.process_inbound job per new message, all in one transaction. A message the
 // channel delivered before is skipped (its id is the dedupe key). It returns how many were
-// new.
+// new. Each insert checks, in its own statement, that the channel is still active, unchanged
+// since ch was read and answered by ch's agent through an active link; when it is not,
+// nothing is stored and the error is errChannelChanged.
 func (s *Service) AcceptInbound(ctx context.Context, ch WebhookChannel, msgs []inbound.Message) (int, error) {
 	if len(msgs) == 0 {
 		return 0, nil
@@ -92,10 +195,10 @@ func (s *Service) AcceptInbound(ctx context.Context, ch WebhookChannel, msgs []i
 	err := s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		jobs := make([]river.InsertManyParams, 0, len(msgs))
 		for _, m := range msgs {
-			id, err := s.st.insertInbound(ctx, tx, newInbound{
+			id, err := s.st.insertInboundLive(ctx, tx, newInbound{
 				WorkspaceID: ch.WorkspaceID, ChannelID: ch.ID, ExternalID: dedupeKey(m.ID), Sender: m.From,
 				SenderName: m.Name, Content: m.Text, Thread: m.Thread, Subject: m.Subject,
-			})
+			}, ch.version, ch.AgentID)
 			if err != nil {
 				return err
 			}

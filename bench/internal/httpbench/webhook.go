@@ -25,11 +25,19 @@ type WebhookOptions struct {
 	Conc   int           // concurrent senders (default 32)
 	Dur    time.Duration // measured time per server (default 10 s)
 	Rounds int           // alternating rounds (default 4)
+	// CPUProfile, when set (and Env started with Profile), receives a CPU profile of
+	// axon serve taken during an extra round after the measured ones.
+	CPUProfile string
 }
 
 // WebhookResult is a verified WhatsApp message (verify, store, enqueue) against the
 // baseline's bare INSERT + River insert of the same body.
-type WebhookResult struct{ Full, Base load.Result }
+// FullCPU and BaseCPU are the CPU per request of each server, Redis and Postgres during
+// its rounds (as AuthResult's).
+type WebhookResult struct {
+	Full, Base       load.Result
+	FullCPU, BaseCPU CPUShare
+}
 
 // probeWebhook reports whether axon serves the WhatsApp webhook: an unknown slug answers 404
 // from the module (or 401 for the signature), not echo's "Route not found" / 405.
@@ -109,9 +117,14 @@ func (e *Env) Webhook(o WebhookOptions) (WebhookResult, error) {
 	load.Run("warm-up", 2, 500*time.Millisecond, base)
 	per := o.Dur / time.Duration(o.Rounds)
 	var fulls, bases []load.Result
+	fm, bm := e.meters(e.ServePID()), e.meters(e.BarePID())
 	for r := range o.Rounds {
-		f := func() { fulls = append(fulls, load.Run("full", o.Conc, per, full)) }
-		b := func() { bases = append(bases, load.Run("base", o.Conc, per, base)) }
+		f := func() {
+			fulls = append(fulls, metered(fm, func() load.Result { return load.Run("full", o.Conc, per, full) }))
+		}
+		b := func() {
+			bases = append(bases, metered(bm, func() load.Result { return load.Run("base", o.Conc, per, base) }))
+		}
 		if r%2 == 0 {
 			f()
 			b()
@@ -120,10 +133,18 @@ func (e *Env) Webhook(o WebhookOptions) (WebhookResult, error) {
 			f()
 		}
 	}
-	return WebhookResult{
+	res := WebhookResult{
 		Full: load.Merge("POST /v1/webhooks/:slug/whatsapp (axon serve)", fulls...),
 		Base: load.Merge("POST /webhook (echo: INSERT + River insert)", bases...),
-	}, nil
+	}
+	res.FullCPU, res.BaseCPU = share(fm, res.Full), share(bm, res.Base)
+	if o.CPUProfile != "" {
+		d := max(per, 5*time.Second)
+		if err := e.profile(o.CPUProfile, d, func() { load.Run("profiled", o.Conc, d+time.Second, full) }); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
 
 // whatsappChannel registers an owner, creates an agent, configures and activates the
