@@ -14,7 +14,6 @@ import (
 	"github.com/axonhq/axon/modules/email/mail"
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/pg"
-	"github.com/axonhq/axon/platform/realtime"
 )
 
 // The credits contract lives in package credit (which other modules import instead of
@@ -65,7 +64,6 @@ const noticeLowCredits = "low_credits"
 type ledger struct {
 	db     *pg.DB
 	store  store
-	pub    realtime.Publisher
 	mailer mail.Mailer
 	owners Addresses
 }
@@ -141,11 +139,12 @@ func (l *ledger) apply(ctx context.Context, tx *sqlx.Tx, ch change) (int, error)
 	return bal, err
 }
 
-// applyTx moves the balance and writes the ledger row in one statement (the conditional
-// UPDATE cannot overdraw: concurrent deductions queue on the workspace row and re-check
-// credit_balance + delta >= 0 on the newest version). It never leaves tx aborted: a lost
-// race on the idempotency key is undone by a compensating UPDATE instead of an error.
-// applied is false when the idempotency key had been used already.
+// applyTx moves the balance, writes the ledger row and publishes credits_updated in one
+// statement (qApplyChange; the conditional UPDATE cannot overdraw: concurrent deductions
+// queue on the workspace row and re-check credit_balance + delta >= 0 on the newest
+// version). It never leaves tx aborted: a lost race on the idempotency key is undone by a
+// compensating UPDATE instead of an error. applied is false when the idempotency key had
+// been used already.
 func (l *ledger) applyTx(ctx context.Context, tx *sqlx.Tx, ch change) (balance int, applied bool, err error) {
 	r, err := l.store.applyChange(ctx, tx, pg.NewID(), ch)
 	if err != nil {
@@ -154,12 +153,6 @@ func (l *ledger) applyTx(ctx context.Context, tx *sqlx.Tx, ch change) (balance i
 	switch {
 	case r.Updated != nil && r.Logged != nil:
 		bal := *r.Updated
-		if err := l.pub.Publish(ctx, tx, realtime.Event{
-			WorkspaceID: ch.workspaceID, Type: realtime.TypeCreditsUpdated,
-			Payload: map[string]any{"balance": bal, "delta": ch.delta, "reason": ch.reason},
-		}); err != nil {
-			return 0, false, err
-		}
 		if ch.delta < 0 && r.Plan != nil {
 			if err := l.maybeNotifyLow(ctx, tx, ch.workspaceID, *r.Plan, bal); err != nil {
 				return 0, false, err

@@ -83,8 +83,10 @@ type Addresses interface {
 
 // Deps are what the module needs.
 type Deps struct {
-	DB        *pg.DB
-	Queue     queue.Inserter
+	DB    *pg.DB
+	Queue queue.Inserter
+	// Publisher is not used any more: the ledger's statement publishes credits_updated
+	// itself (realtime.EventCTE). Optional; kept so that the modules' wiring has one shape.
 	Publisher realtime.Publisher
 	Mailer    mail.Mailer
 	Roles     Roles
@@ -104,8 +106,8 @@ type Module struct {
 
 // New builds the module.
 func New(d Deps) (*Module, error) {
-	if d.DB == nil || d.Queue == nil || d.Publisher == nil || d.Mailer == nil || d.Roles == nil || d.Addresses == nil {
-		return nil, errors.New("billing: DB, Queue, Publisher, Mailer, Roles and Addresses are required")
+	if d.DB == nil || d.Queue == nil || d.Mailer == nil || d.Roles == nil || d.Addresses == nil {
+		return nil, errors.New("billing: DB, Queue, Mailer, Roles and Addresses are required")
 	}
 	if len(d.Authed) == 0 {
 		return nil, errors.New("billing: the Authed middleware chain is required")
@@ -113,7 +115,7 @@ func New(d Deps) (*Module, error) {
 	if d.Log == nil {
 		d.Log = slog.Default()
 	}
-	l := &ledger{db: d.DB, pub: d.Publisher, mailer: d.Mailer, owners: d.Addresses}
+	l := &ledger{db: d.DB, mailer: d.Mailer, owners: d.Addresses}
 	svc, err := newService(d, l)
 	if err != nil {
 		return nil, err

@@ -10,15 +10,16 @@ import (
 	"github.com/axonhq/axon/platform/apperr"
 	"github.com/axonhq/axon/platform/page"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/realtime"
 )
 
-// The ledger. qApplyChange moves the balance and writes the ledger row in one statement:
-// the UPDATE only matches when the balance stays ≥ 0 and the idempotency key is unused; the
-// INSERT records the new balance. ON CONFLICT DO NOTHING covers the key being committed by
-// a concurrent transaction after the NOT EXISTS check (then logged is NULL and the caller
-// undoes the move with qUndoChange).
-const (
-	qApplyChange = `
+// The ledger. qApplyChange moves the balance, writes the ledger row and publishes
+// credits_updated in one statement: the UPDATE only matches when the balance stays ≥ 0 and
+// the idempotency key is unused; the INSERT records the new balance; the event follows the
+// ledger row (realtime.EventCTE). ON CONFLICT DO NOTHING covers the key being committed by
+// a concurrent transaction after the NOT EXISTS check (then logged is NULL, no event is
+// published and the caller undoes the move with qUndoChange).
+var qApplyChange = `
 WITH upd AS (
     UPDATE workspaces SET credit_balance = credit_balance + $3, updated_at = now()
     WHERE id = $2 AND credit_balance + $3 >= 0
@@ -28,11 +29,13 @@ WITH upd AS (
     INSERT INTO credit_ledger (id, workspace_id, delta, reason, ref_id, idempotency_key, balance)
     SELECT $1, $2, $3, $4, $5, $6::text, credit_balance FROM upd
     ON CONFLICT (idempotency_key) DO NOTHING
-    RETURNING balance
-)
+    RETURNING workspace_id, delta, reason, balance
+), ` + realtime.EventCTE("ev", "led", "led.workspace_id", "NULL", "'"+realtime.TypeCreditsUpdated+"'",
+	`jsonb_build_object('balance', led.balance, 'delta', led.delta, 'reason', led.reason)`) + `
 SELECT (SELECT credit_balance FROM upd) AS updated, (SELECT balance FROM led) AS logged,
        (SELECT plan FROM upd) AS plan`
 
+const (
 	qUndoChange = `
 UPDATE workspaces SET credit_balance = credit_balance - $2 WHERE id = $1 RETURNING credit_balance`
 

@@ -16,7 +16,6 @@ import (
 	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/billing/credit"
 	"github.com/axonhq/axon/platform/observe"
-	"github.com/axonhq/axon/platform/realtime"
 	"github.com/axonhq/axon/platform/web"
 )
 
@@ -103,6 +102,11 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	if err := p.Err(); err != nil {
 		return Reply{}, err
 	}
+	// The balance (step 4) is read while the agent is: a read, so reading it before the USER
+	// message is stored changes nothing (Deduct re-checks it in the reply's transaction),
+	// and its round trip is not waited for in turn. Paths that do not need it (a duplicate,
+	// a human's conversation, a closed gate) waste one read.
+	balance := s.balanceAsync(ctx, in.WorkspaceID)
 	agent, err := s.agents.Get(ctx, in.WorkspaceID, in.AgentID)
 	if err != nil {
 		return Reply{}, err
@@ -160,7 +164,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	}
 
 	// 4. Credits before any AI call.
-	bal, err := s.credits.Balance(ctx, in.WorkspaceID)
+	bal, err := balance()
 	if err != nil {
 		return rep, err
 	}
@@ -272,6 +276,24 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 		s.autoTag(ctx, conv, agent)
 	}
 	return rep, nil
+}
+
+// balanceAsync reads the workspace's credit balance in the background; the returned func
+// waits for it. Not waiting for it is fine: the read ends on its own (or with ctx).
+func (s *Service) balanceAsync(ctx context.Context, ws string) func() (int, error) {
+	type result struct {
+		bal int
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		bal, err := s.credits.Balance(ctx, ws)
+		ch <- result{bal, err}
+	}()
+	return func() (int, error) {
+		r := <-ch
+		return r.bal, r.err
+	}
 }
 
 // lease is Respond's hold on its conversation (conversations.lease_owner/lease_until).
@@ -404,8 +426,14 @@ func (s *Service) storeUser(ctx context.Context, c convRow, in Inbound, owner st
 }
 
 // leaseAndStoreUser is one attempt of storeUser: taken is false (and nothing written) when
-// another holder's lease is live.
+// another holder's lease is live. The common case, an OPEN or HANDED_OFF conversation whose
+// lease is free, is one autocommit statement (store.leaseStoreUser); a conversation to
+// re-open, one that is busy or not found takes the transaction below.
 func (s *Service) leaseAndStoreUser(ctx context.Context, c convRow, in Inbound, owner string) (u userStored, taken bool, err error) {
+	l, taken, err := s.st.leaseStoreUser(ctx, s.db, c, owner, leaseTTL, newMsg{Content: in.Content, ChannelMsgID: in.ChannelMsgID}, historyTurns)
+	if err != nil || taken {
+		return userStored{msg: l.msg, dup: l.dup, conv: l.conv, history: l.history}, taken && err == nil, err
+	}
 	err = s.db.InTx(ctx, func(tx *sqlx.Tx) error {
 		cur, ok, err := s.st.takeLease(ctx, tx, c.WorkspaceID, c.ID, c.AgentID, c.ChannelType, owner, leaseTTL)
 		if err != nil {
@@ -437,12 +465,7 @@ func (s *Service) leaseAndStoreUser(ctx context.Context, c convRow, in Inbound, 
 				return err
 			}
 		}
-		return s.pub.Publish(ctx, tx, realtime.Event{
-			WorkspaceID: cur.WorkspaceID, ConversationID: cur.ID, Type: realtime.TypeUserMessage,
-			Payload: map[string]any{"conversationId": cur.ID, "message": map[string]any{
-				"id": u.msg.ID, "role": RoleUser, "content": u.msg.Content, "channelType": cur.ChannelType, "createdAt": u.msg.CreatedAt.UTC(),
-			}},
-		})
+		return s.st.publishUserMessage(ctx, tx, u.msg.ID)
 	})
 	return u, taken && err == nil, err
 }
@@ -461,23 +484,35 @@ func (s *Service) stillOurs(ctx context.Context, tx *sqlx.Tx, c convRow, user ms
 	return cur, !human && err == nil, err
 }
 
-// storeIfOurs is the reply's half of stillOurs in two statements: it locks the conversation
-// and, when it is OPEN, stores nm (storeOut) unless a human replied after user (checked by
-// the insert itself, after the lock). m is nil when the AI may no longer answer.
+// storeIfOurs is the reply's half of stillOurs: it locks the conversation and, when it is
+// OPEN, stores nm (storeOut) unless a human replied after user. m is nil when the AI may no
+// longer answer. One statement does it all (store.insertIfOurs) unless the conversation
+// changed after that statement's snapshot; then the lock is taken first and the insert, a
+// statement of its own, sees a human reply committed while the lock was awaited.
 func (s *Service) storeIfOurs(ctx context.Context, tx *sqlx.Tx, c convRow, user msgRow, nm newMsg) (convRow, *msgRow, error) {
-	cur, err := s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
+	nm.UnlessHumanAfter = &user
+	cur, m, fresh, err := s.st.insertIfOurs(ctx, tx, outgoing(c, nm))
+	if err != nil {
+		return cur, nil, err
+	}
+	if fresh {
+		if m == nil {
+			return cur, nil, nil
+		}
+		return cur, m, s.enqueueSend(ctx, tx, cur, *m)
+	}
+	cur, err = s.st.getConversation(ctx, tx, c.WorkspaceID, c.ID, true)
 	if err != nil || cur.Status != StatusOpen {
 		return cur, nil, err
 	}
-	nm.UnlessHumanAfter = &user
-	m, err := s.storeOut(ctx, tx, cur, nm)
+	mr, err := s.storeOut(ctx, tx, cur, nm)
 	if errors.Is(err, errHumanReplied) {
 		return cur, nil, nil
 	}
 	if err != nil {
 		return cur, nil, err
 	}
-	return cur, &m, nil
+	return cur, &mr, nil
 }
 
 // finishSystem stores a SYSTEM reply (canned, closed, fallback) unless a human took over

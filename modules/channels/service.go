@@ -281,8 +281,8 @@ func (s *Service) HumanReply(ctx context.Context, ws, convID, content string) (M
 }
 
 // storeOutbound inserts a message the customer will see (ASSISTANT, SYSTEM or
-// HUMAN_AGENT), touches the conversation (in the insert's statement), publishes
-// new_message and, for channels other than WEB, enqueues its channels.send_message job, all
+// HUMAN_AGENT), touches the conversation and publishes new_message (in the insert's
+// statement) and, for channels other than WEB, enqueues its channels.send_message job, all
 // in tx. WEB messages are delivered when stored (the widget reads history and events), so
 // they are SENT at once.
 func (s *Service) storeOutbound(ctx context.Context, tx *sqlx.Tx, c convRow, role, content string,
@@ -297,36 +297,34 @@ func (s *Service) storeOutbound(ctx context.Context, tx *sqlx.Tx, c convRow, rol
 // ReleaseLease: the insert's statement releases its lease). It sets the conversation and the
 // delivery status.
 func (s *Service) storeOut(ctx context.Context, tx *sqlx.Tx, c convRow, nm newMsg) (msgRow, error) {
-	role := nm.Role
+	nm = outgoing(c, nm)
+	m, _, err := s.st.insertMessage(ctx, tx, nm)
+	if err != nil {
+		return m, fmt.Errorf("channels: store %s message: %w", nm.Role, err)
+	}
+	return m, s.enqueueSend(ctx, tx, c, m)
+}
+
+// outgoing is nm as storeOut stores it in c: a message without a channel message id,
+// delivered (SENT) when stored on WEB, PENDING its send job elsewhere.
+func outgoing(c convRow, nm newMsg) newMsg {
 	status := deliveryPending
 	if c.ChannelType == ChannelWeb {
 		status = deliverySent
 	}
 	nm.ConversationID, nm.WorkspaceID, nm.DeliveryStatus, nm.ChannelMsgID = c.ID, c.WorkspaceID, &status, ""
-	m, _, err := s.st.insertMessage(ctx, tx, nm)
-	if err != nil {
-		return m, fmt.Errorf("channels: store %s message: %w", role, err)
+	return nm
+}
+
+// enqueueSend enqueues the channels.send_message job of m, stored in c, in tx (none for WEB).
+func (s *Service) enqueueSend(ctx context.Context, tx *sqlx.Tx, c convRow, m msgRow) error {
+	if c.ChannelType == ChannelWeb {
+		return nil
 	}
-	if c.ChannelType != ChannelWeb {
-		if _, err := s.queue.InsertTx(ctx, tx.Tx, SendMessageArgs{WorkspaceID: c.WorkspaceID, MessageID: m.ID}, nil); err != nil {
-			return m, fmt.Errorf("channels: enqueue send: %w", err)
-		}
+	if _, err := s.queue.InsertTx(ctx, tx.Tx, SendMessageArgs{WorkspaceID: c.WorkspaceID, MessageID: m.ID}, nil); err != nil {
+		return fmt.Errorf("channels: enqueue send: %w", err)
 	}
-	out := m.out()
-	payload := map[string]any{"id": out.ID, "role": out.Role, "content": out.Content, "createdAt": out.CreatedAt.UTC()}
-	if out.Confidence != nil {
-		payload["confidence"] = *out.Confidence
-	}
-	if out.LatencyMs != nil {
-		payload["latencyMs"] = *out.LatencyMs
-	}
-	if role == RoleAssistant {
-		payload["sources"] = out.Sources
-	}
-	return m, s.pub.Publish(ctx, tx, realtime.Event{
-		WorkspaceID: c.WorkspaceID, ConversationID: c.ID, Type: realtime.TypeNewMessage,
-		Payload: map[string]any{"conversationId": c.ID, "message": payload},
-	})
+	return nil
 }
 
 // Delivery statuses.

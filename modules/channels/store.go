@@ -14,6 +14,7 @@ import (
 
 	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/platform/pg"
+	"github.com/axonhq/axon/platform/realtime"
 )
 
 // store owns the module's SQL and runs it on a sqlx.ExtContext (the pool or a transaction).
@@ -180,44 +181,6 @@ WHERE id = $1 AND lease_owner = $2`
 UPDATE conversations SET lease_owner = NULL, lease_until = NULL
 WHERE id = $1 AND lease_owner = $2`
 
-	// insertMsgCTE stores a message and, in the same statement, touches its conversation
-	// (last_message_at = the message's created_at) and, when $12 is not empty, releases the
-	// lease owned by $12 (the pipeline's reply). When $13 is not empty it inserts nothing if
-	// a HUMAN_AGENT message is newer than ($14, $13) (a human took over while the AI was
-	// answering that message). A duplicate (same channel message id) inserts nothing and
-	// touches nothing.
-	insertMsgCTE = `
-WITH m AS (
-    INSERT INTO messages (id, conversation_id, workspace_id, role, content, confidence, latency_ms, tokens,
-                          channel_msg_id, delivery_status, metadata, created_at)
-    SELECT $1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, $11, clock_timestamp()
-    WHERE $13 = '' OR NOT EXISTS (
-        SELECT 1 FROM messages WHERE conversation_id = $2 AND role = 'HUMAN_AGENT' AND (created_at, id) > ($14, NULLIF($13, '')::uuid))
-    ON CONFLICT (conversation_id, channel_msg_id) DO NOTHING
-    RETURNING ` + msgCols + `
-), touched AS (
-    UPDATE conversations c
-    SET last_message_at = m.created_at, updated_at = now(),
-        lease_owner = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_owner END,
-        lease_until = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_until END
-    FROM m WHERE c.workspace_id = $3 AND c.id = $2
-)`
-
-	qInsertMsg = insertMsgCTE + `
-SELECT ` + msgCols + ` FROM m`
-
-	// qInsertUserMsg is qInsertMsg that also returns the $15 turns before the new message,
-	// oldest first (the statement's snapshot holds every message committed before it, and the
-	// lease keeps other messages of the conversation out meanwhile).
-	qInsertUserMsg = insertMsgCTE + `
-SELECT m.*, h.roles AS h_roles, h.contents AS h_contents FROM m CROSS JOIN LATERAL (
-    SELECT COALESCE(array_agg(x.role ORDER BY x.created_at, x.id), '{}') AS roles,
-           COALESCE(array_agg(x.content ORDER BY x.created_at, x.id), '{}') AS contents
-    FROM (SELECT role, content, created_at, id FROM messages
-          WHERE conversation_id = $2 AND (created_at, id) < (m.created_at, m.id)
-          ORDER BY created_at DESC, id DESC LIMIT $15) x
-) h`
-
 	qMsgByChannelID = `
 SELECT ` + msgCols + ` FROM messages WHERE conversation_id = $1 AND channel_msg_id = $2`
 
@@ -283,6 +246,161 @@ VALUES ($1, $2, $3, $4, $5)
 ON CONFLICT (workspace_id, kind) DO UPDATE
 SET credentials_enc = EXCLUDED.credentials_enc, key_version = EXCLUDED.key_version, updated_at = now()`
 )
+
+// The statements that publish their own events (realtime.EventCTE).
+var (
+	// insertMsgCTE is WITH insertMsgCTEs without a guard.
+	insertMsgCTE = `
+WITH ` + insertMsgCTEs("true")
+
+	// qInsertUserMsg is qInsertMsg that also returns the $15 turns before the new message,
+	// oldest first (the statement's snapshot holds every message committed before it, and the
+	// lease keeps other messages of the conversation out meanwhile).
+	qInsertUserMsg = insertMsgCTE + `
+SELECT m.*, h.roles AS h_roles, h.contents AS h_contents FROM m CROSS JOIN LATERAL (
+    SELECT COALESCE(array_agg(x.role ORDER BY x.created_at, x.id), '{}') AS roles,
+           COALESCE(array_agg(x.content ORDER BY x.created_at, x.id), '{}') AS contents
+    FROM (SELECT role, content, created_at, id FROM messages
+          WHERE conversation_id = $2 AND (created_at, id) < (m.created_at, m.id)
+          ORDER BY created_at DESC, id DESC LIMIT $15) x
+) h`
+
+	// qInsertMsg stores a message (insertMsgCTE) and publishes new_message
+	// (newMessagePayload) in the same statement.
+	qInsertMsg = insertMsgCTE + `, ` +
+		realtimeEvent("ev", "m", "m.workspace_id", "m.conversation_id", realtime.TypeNewMessage, newMessagePayload) + `
+SELECT ` + msgCols + ` FROM m`
+
+	// qInsertIfOurs is the reply's check and insert in one statement (storeIfOurs): it locks
+	// the conversation $2 of workspace $3 (FOR UPDATE: the newest version) and stores the
+	// message, touching the conversation and publishing new_message (qInsertMsg), only when
+	// the conversation is OPEN and no human replied after ($14, $13). It returns the locked
+	// conversation, whether its row is the one the statement's snapshot holds (fresh), and the
+	// message's created_at (NULL when nothing was stored). Not fresh, nothing is stored: a
+	// transaction committed a change of the conversation, perhaps a human's reply, after the
+	// snapshot that the human check reads (every message insert touches the row); the caller
+	// checks again with statements of their own.
+	qInsertIfOurs = `
+WITH snap AS (SELECT xmin AS seen FROM conversations WHERE workspace_id = $3 AND id = $2),
+cur AS MATERIALIZED (
+    SELECT ` + convCols + `, xmin AS locked FROM conversations WHERE workspace_id = $3 AND id = $2 FOR UPDATE
+), ` + insertMsgCTEs(`EXISTS (SELECT 1 FROM cur JOIN snap ON cur.locked = snap.seen WHERE cur.status = 'OPEN')`) + `, ` +
+		realtimeEvent("ev", "m", "m.workspace_id", "m.conversation_id", realtime.TypeNewMessage, newMessagePayload) + `
+SELECT ` + convColsOf("cur") + `, snap.seen IS NOT NULL AND cur.locked = snap.seen AS fresh, m.created_at AS msg_created_at
+FROM cur LEFT JOIN snap ON true LEFT JOIN m ON true`
+
+	// newMessagePayload is new_message's payload for the message m: confidence and
+	// latencyMs only when set, sources only for an ASSISTANT message (those it was given,
+	// from its metadata).
+	newMessagePayload = `jsonb_build_object('conversationId', m.conversation_id, 'message',
+    jsonb_build_object('id', m.id, 'role', m.role, 'content', m.content, 'createdAt', ` + createdAtJSON + `)
+    || CASE WHEN m.confidence IS NULL THEN '{}' ELSE jsonb_build_object('confidence', m.confidence) END
+    || CASE WHEN m.latency_ms IS NULL THEN '{}' ELSE jsonb_build_object('latencyMs', m.latency_ms) END
+    || CASE WHEN m.role <> 'ASSISTANT' THEN '{}' ELSE jsonb_build_object('sources',
+           CASE WHEN jsonb_typeof(m.metadata->'sources') = 'array' THEN m.metadata->'sources' ELSE '[]' END) END)`
+
+	// userMessagePayload is user_message's payload for the USER message m of conversation c.
+	userMessagePayload = `jsonb_build_object('conversationId', c.id, 'message', jsonb_build_object(
+    'id', m.id, 'role', m.role, 'content', m.content, 'channelType', c.channel_type, 'createdAt', ` + createdAtJSON + `))`
+
+	// qPublishUserMessage publishes user_message for the stored USER message $1.
+	qPublishUserMessage = `
+WITH m AS (SELECT id, conversation_id, workspace_id, role, content, created_at FROM messages WHERE id = $1),
+c AS (SELECT id, channel_type FROM conversations WHERE id = (SELECT conversation_id FROM m)), ` +
+		realtimeEvent("ev", "m, c", "m.workspace_id", "c.id", realtime.TypeUserMessage, userMessagePayload) + `
+SELECT count(*) FROM m`
+
+	// qLeaseStoreUser is the USER message's whole write in one autocommit statement, for an
+	// OPEN or HANDED_OFF conversation whose row did not change since the statement's snapshot
+	// (anything else, a live lease of another holder included, returns no row and writes
+	// nothing; the caller takes the transactional path). It takes the lease ($3 for $4 ms)
+	// on the conversation $2 of agent $5 on channel $6, which locks the row; inserts the
+	// message ($7, content $8, channel message id $9, deduplicated: a duplicate inserts
+	// nothing and leaves last_message_at and updated_at as they were) with created_at =
+	// last_message_at = the clock read under the lock; publishes user_message; and returns
+	// the conversation, the message's created_at (NULL for a duplicate) and the $10 turns
+	// before it, oldest first.
+	//
+	// Why the row must be unchanged (xmin = the snapshot's): every message insert touches
+	// its conversation's row, so an unchanged row means the snapshot holds every message of
+	// the conversation, which the history and the duplicate check read. An update that
+	// waited for the row's lock re-checks its WHERE on the newest version, whose xmin is the
+	// lock holder's when it wrote (a reply committed meanwhile, which the snapshot misses):
+	// then nothing is written and the transactional path reads with fresh snapshots.
+	qLeaseStoreUser = `
+WITH d AS (
+    SELECT $9 <> '' AND EXISTS (SELECT 1 FROM messages WHERE conversation_id = $2 AND channel_msg_id = NULLIF($9, '')) AS dup,
+           (SELECT xmin FROM conversations WHERE workspace_id = $1 AND id = $2) AS seen
+), c AS (
+    UPDATE conversations
+    SET lease_owner = $3, lease_until = now() + $4 * interval '1 millisecond',
+        last_message_at = CASE WHEN d.dup THEN last_message_at ELSE clock_timestamp() END,
+        updated_at = CASE WHEN d.dup THEN updated_at ELSE now() END
+    FROM d
+    WHERE workspace_id = $1 AND id = $2 AND agent_id = $5 AND channel_type = $6
+      AND conversations.xmin = d.seen
+      AND (lease_until IS NULL OR lease_until < now() OR lease_owner = $3)
+      AND status IN ('OPEN', 'HANDED_OFF')
+    RETURNING ` + convColsOf("conversations") + `, d.dup
+), m AS (
+    INSERT INTO messages (id, conversation_id, workspace_id, role, content, channel_msg_id, created_at)
+    SELECT $7, c.id, c.workspace_id, 'USER', $8, NULLIF($9, ''), c.last_message_at FROM c WHERE NOT c.dup
+    ON CONFLICT (conversation_id, channel_msg_id) DO NOTHING
+    RETURNING id, conversation_id, workspace_id, role, content, created_at
+), ` + realtimeEvent("ev", "m, c", "m.workspace_id", "c.id", realtime.TypeUserMessage, userMessagePayload) + `
+SELECT ` + convColsOf("c") + `, c.dup, m.created_at AS msg_created_at,
+       COALESCE(h.roles, '{}') AS h_roles, COALESCE(h.contents, '{}') AS h_contents
+FROM c LEFT JOIN m ON true LEFT JOIN LATERAL (
+    SELECT array_agg(x.role ORDER BY x.created_at, x.id) AS roles,
+           array_agg(x.content ORDER BY x.created_at, x.id) AS contents
+    FROM (SELECT role, content, created_at, id FROM messages
+          WHERE conversation_id = $2 AND (created_at, id) < (m.created_at, m.id)
+          ORDER BY created_at DESC, id DESC LIMIT $10) x
+) h ON m.id IS NOT NULL`
+)
+
+// insertMsgCTEs are the CTEs m and touched: m stores a message and touched, in the same
+// statement, touches its conversation (last_message_at = the message's created_at) and,
+// when $12 is not empty, releases the lease owned by $12 (the pipeline's reply). When $13
+// is not empty m inserts nothing if a HUMAN_AGENT message is newer than ($14, $13) (a
+// human took over while the AI was answering that message); nor when the SQL condition
+// guard is false. A duplicate (same channel message id) inserts nothing and touches
+// nothing.
+func insertMsgCTEs(guard string) string {
+	return `m AS (
+    INSERT INTO messages (id, conversation_id, workspace_id, role, content, confidence, latency_ms, tokens,
+                          channel_msg_id, delivery_status, metadata, created_at)
+    SELECT $1, $2, $3, $4, $5, $6, $7, $8, NULLIF($9, ''), $10, $11, clock_timestamp()
+    WHERE (` + guard + `) AND ($13 = '' OR NOT EXISTS (
+        SELECT 1 FROM messages WHERE conversation_id = $2 AND role = 'HUMAN_AGENT' AND (created_at, id) > ($14, NULLIF($13, '')::uuid)))
+    ON CONFLICT (conversation_id, channel_msg_id) DO NOTHING
+    RETURNING ` + msgCols + `
+), touched AS (
+    UPDATE conversations c
+    SET last_message_at = m.created_at, updated_at = now(),
+        lease_owner = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_owner END,
+        lease_until = CASE WHEN $12 <> '' AND c.lease_owner = NULLIF($12, '')::uuid THEN NULL ELSE c.lease_until END
+    FROM m WHERE c.workspace_id = $3 AND c.id = $2
+)`
+}
+
+// createdAtJSON is m.created_at as encoding/json writes a time.Time in UTC, as the events
+// built in Go carry it.
+var createdAtJSON = realtime.JSONTime("m.created_at")
+
+// realtimeEvent is realtime.EventCTE with a constant event type.
+func realtimeEvent(name, from, ws, conv, typ, payload string) string {
+	return realtime.EventCTE(name, from, ws, conv, "'"+typ+"'", payload)
+}
+
+// convColsOf is convCols qualified by table (RETURNING of an UPDATE … FROM names them).
+func convColsOf(table string) string {
+	cols := strings.Split(convCols, ", ")
+	for i, c := range cols {
+		cols[i] = table + "." + c
+	}
+	return strings.Join(cols, ", ")
+}
 
 func (store) lockCustomer(ctx context.Context, q sqlx.ExtContext, ws, agentID, channelType, customerID string) error {
 	_, err := q.ExecContext(ctx, qLockResolve, ws, agentID, channelType, customerID)
@@ -378,12 +496,12 @@ type newMsg struct {
 	UnlessHumanAfter *msgRow
 }
 
-// insertMessage stores m and touches its conversation (releasing m.ReleaseLease's lease), in
-// one statement; duplicate is true (and the earlier row returned, nothing touched) when the
+// insertMessage stores m, touches its conversation (releasing m.ReleaseLease's lease) and
+// publishes new_message, in one statement; duplicate is true (and the earlier row returned, nothing touched) when the
 // conversation already has a message with m.ChannelMsgID. errHumanReplied: m.UnlessHumanAfter
 // is set and a human replied after it (nothing stored).
 func (store) insertMessage(ctx context.Context, q sqlx.ExtContext, m newMsg) (r msgRow, duplicate bool, err error) {
-	args, err := m.args()
+	_, args, err := m.args()
 	if err != nil {
 		return r, false, err
 	}
@@ -394,7 +512,7 @@ func (store) insertMessage(ctx context.Context, q sqlx.ExtContext, m newMsg) (r 
 // insertUser is insertMessage that also returns the up to n turns before the new message,
 // oldest first (nil for a duplicate: read them with history).
 func (store) insertUser(ctx context.Context, q sqlx.ExtContext, m newMsg, n int) (msgRow, bool, []agentapi.Turn, error) {
-	args, err := m.args()
+	_, args, err := m.args()
 	if err != nil {
 		return msgRow{}, false, nil, err
 	}
@@ -418,21 +536,125 @@ func (store) insertUser(ctx context.Context, q sqlx.ExtContext, m newMsg, n int)
 	return row, false, turns, nil
 }
 
-// args are qInsertMsg's $1–$14.
-func (m newMsg) args() ([]any, error) {
+// leasedUser is what leaseStoreUser wrote.
+type leasedUser struct {
+	conv convRow // as it is after the message
+	msg  msgRow
+	dup  bool
+	// history is the turns before msg, oldest first; nil for a duplicate.
+	history []agentapi.Turn
+}
+
+// leaseStoreUser takes owner's lease on c (c.ID of c.AgentID on c.ChannelType in
+// c.WorkspaceID) for ttl and stores the USER message m (m.Content, m.ChannelMsgID) with the up
+// to n turns before it, publishing user_message, in one autocommit statement
+// (qLeaseStoreUser). taken is false, and nothing written, when the conversation is missing,
+// not the agent's on the channel, RESOLVED or ABANDONED, leased by another holder, or changed
+// by a transaction that committed after the statement began (the lease's transaction in
+// leaseAndStoreUser reads afresh). For a
+// duplicate channel message id the earlier message is returned and the lease is taken all
+// the same.
+func (store) leaseStoreUser(ctx context.Context, q sqlx.ExtContext, c convRow, owner string, ttl time.Duration, m newMsg, n int) (u leasedUser, taken bool, err error) {
+	var r struct {
+		convRow
+		Dup       bool           `db:"dup"`
+		CreatedAt *time.Time     `db:"msg_created_at"`
+		Roles     pq.StringArray `db:"h_roles"`
+		Contents  pq.StringArray `db:"h_contents"`
+	}
+	id := newID()
+	err = sqlx.GetContext(ctx, q, &r, qLeaseStoreUser, c.WorkspaceID, c.ID, owner, ttl.Milliseconds(), c.AgentID, c.ChannelType,
+		id, m.Content, m.ChannelMsgID, n)
+	if pg.IsNoRows(err) {
+		return u, false, nil
+	}
+	if err != nil {
+		return u, false, err
+	}
+	u.conv = r.convRow
+	if r.CreatedAt == nil {
+		// A duplicate (seen by the statement, or committed by a concurrent one meanwhile).
+		err = sqlx.GetContext(ctx, q, &u.msg, qMsgByChannelID, c.ID, m.ChannelMsgID)
+		u.dup = true
+		return u, true, err
+	}
+	if len(r.Roles) != len(r.Contents) {
+		return u, true, fmt.Errorf("channels: history of %d roles and %d contents", len(r.Roles), len(r.Contents))
+	}
+	var cmid *string
+	if m.ChannelMsgID != "" {
+		cmid = &m.ChannelMsgID
+	}
+	u.msg = msgRow{
+		ID: id, ConversationID: r.ID, WorkspaceID: r.WorkspaceID, Role: RoleUser, Content: m.Content,
+		ChannelMsgID: cmid, Metadata: json.RawMessage(`{}`), CreatedAt: *r.CreatedAt,
+	}
+	u.history = make([]agentapi.Turn, len(r.Roles))
+	for i := range r.Roles {
+		u.history[i] = agentapi.Turn{Role: r.Roles[i], Content: r.Contents[i]}
+	}
+	return u, true, nil
+}
+
+// insertIfOurs runs qInsertIfOurs for the message m (m.UnlessHumanAfter set) in the
+// conversation m.ConversationID of m.WorkspaceID: it returns the locked conversation and the
+// stored message, nil when the conversation is not OPEN or a human replied after
+// m.UnlessHumanAfter. fresh false: the conversation changed after the statement's snapshot
+// and nothing was stored (check again with getConversation and insertMessage). errNoRows:
+// no such conversation.
+func (store) insertIfOurs(ctx context.Context, q sqlx.ExtContext, m newMsg) (c convRow, stored *msgRow, fresh bool, err error) {
+	id, args, err := m.args()
+	if err != nil {
+		return c, nil, false, err
+	}
+	var r struct {
+		convRow
+		Fresh     bool       `db:"fresh"`
+		CreatedAt *time.Time `db:"msg_created_at"`
+	}
+	if err := sqlx.GetContext(ctx, q, &r, qInsertIfOurs, args...); err != nil {
+		return c, nil, false, noRows(err)
+	}
+	if r.CreatedAt == nil {
+		return r.convRow, nil, r.Fresh, nil
+	}
+	md, _ := args[10].([]byte)
+	return r.convRow, &msgRow{
+		ID: id, ConversationID: m.ConversationID, WorkspaceID: m.WorkspaceID, Role: m.Role, Content: m.Content,
+		Confidence: m.Confidence, LatencyMs: m.LatencyMs, Tokens: m.Tokens, DeliveryStatus: m.DeliveryStatus,
+		Metadata: md, CreatedAt: *r.CreatedAt,
+	}, true, nil
+}
+
+// publishUserMessage publishes user_message for the stored USER message id (the
+// transactional path of the USER message; qLeaseStoreUser publishes its own).
+func (store) publishUserMessage(ctx context.Context, q sqlx.ExtContext, id string) error {
+	var n int
+	if err := sqlx.GetContext(ctx, q, &n, qPublishUserMessage, id); err != nil {
+		return fmt.Errorf("channels: publish user_message: %w", err)
+	}
+	if n != 1 {
+		return fmt.Errorf("channels: publish user_message: message %s not found", id)
+	}
+	return nil
+}
+
+// args are qInsertMsg's $1–$14; id is $1, the new message's id.
+func (m newMsg) args() (id string, args []any, err error) {
 	md := []byte(`{}`)
 	if len(m.Metadata) > 0 {
 		var err error
 		if md, err = json.Marshal(m.Metadata); err != nil {
-			return nil, fmt.Errorf("channels: message metadata: %w", err)
+			return "", nil, fmt.Errorf("channels: message metadata: %w", err)
 		}
 	}
 	guardID, guardAt := "", time.Time{}
 	if u := m.UnlessHumanAfter; u != nil {
 		guardID, guardAt = u.ID, u.CreatedAt
 	}
-	return []any{
-		newID(), m.ConversationID, m.WorkspaceID, m.Role, m.Content, m.Confidence, m.LatencyMs, m.Tokens,
+	id = newID()
+	return id, []any{
+		id, m.ConversationID, m.WorkspaceID, m.Role, m.Content, m.Confidence, m.LatencyMs, m.Tokens,
 		m.ChannelMsgID, m.DeliveryStatus, md, m.ReleaseLease, guardID, guardAt,
 	}, nil
 }

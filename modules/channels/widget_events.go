@@ -86,7 +86,8 @@ func (h *surfaces) widgetEvents(hub *realtime.Hub) echo.HandlerFunc {
 				frame = append(frame, "\nevent: "...)
 				frame = append(frame, d.Type...)
 				frame = append(frame, "\ndata: "...)
-				// Payloads are compact JSON (json.Marshal output): one line.
+				// Payloads are JSON on one line (json.Marshal's output, or jsonb's text for
+				// events built in SQL: realtime.EventCTE).
 				frame = append(frame, d.Payload...)
 				frame = append(frame, "\n\n"...)
 				if !write(frame) {
