@@ -15,7 +15,7 @@
 // It needs Postgres with pgvector and Redis (make setup), like make test. Knobs (environment):
 // BENCH_ONLY (comma list of auth, webhook, pickup, ingest, vector, chat, sse, backup),
 // BENCH_HTTP_DURATION (10s: per server, per HTTP scenario), BENCH_CLIENTS (32),
-// BENCH_VECTOR_ROWS (100000), BENCH_INGEST_DOCS (6), BENCH_CHAT_MESSAGES (100),
+// BENCH_VECTOR_ROWS (100000), BENCH_INGEST_DOCS (20), BENCH_CHAT_MESSAGES (100),
 // BENCH_SSE_EVENTS (200), BENCH_BACKUP (unset), BENCH_BACKUP_ARGS (extra bench/backup flags),
 // BENCH_COMMIT (the commit named in the head line; default git describe).
 package main
@@ -200,7 +200,7 @@ func (s *suite) pickup() row {
 
 func (s *suite) ingest() row {
 	r := row{Scenario: "ingestion, instant embedder (200-chunk documents, HNSW index)", Baseline: "raw COPY of the same rows", Target: "≥ 0.8×"}
-	m, err := s.goBench("./modules/ingestion/", "IngestThroughput/^hnsw$", strconv.Itoa(envInt("BENCH_INGEST_DOCS", 6))+"x")
+	m, err := s.goBench("./modules/ingestion/", "IngestThroughput/^hnsw$", strconv.Itoa(envInt("BENCH_INGEST_DOCS", 20))+"x")
 	if err != nil {
 		r.Verdict = "error: " + short(err)
 		return r
