@@ -114,6 +114,47 @@ func BenchmarkPipelineOverhead(b *testing.B) {
 	}
 }
 
+// BenchmarkPipelinePaired is BenchmarkPipelineOverhead/instant with the yardstick measured
+// beside it: b.N pairs of one bare message INSERT and one message through Respond, after 30
+// warm-up pairs, reporting the medians and their ratio. On a shared machine the cost of a
+// commit can change several-fold within a minute, which BenchmarkPipelineOverhead's 200
+// INSERTs before the loop do not see; here both sides of each pair run under the same
+// conditions (docs/performance.md, "Chat pipeline overhead").
+func BenchmarkPipelinePaired(b *testing.B) {
+	se := newSurfEnv(b, surfOptions{responder: instantResponder{}, limiter: allowAll{}})
+	w := se.NewWorkspace("STARTER", 10_000_000)
+	agent := se.newAgent(b, w, nil)
+	ctx := context.Background()
+	in := Inbound{WorkspaceID: w.ID, AgentID: agent, ChannelType: ChannelWeb, CustomerID: "bench-visitor", Content: "When are you open?"}
+	rep, err := se.mod.svc.Respond(ctx, in, nil)
+	if err != nil || rep.Message == nil || rep.Message.Role != RoleAssistant {
+		b.Fatalf("warm-up: %+v %v", rep, err)
+	}
+	in.ConversationID = rep.ConversationID
+	pair := func() (ins, msg time.Duration) {
+		start := time.Now()
+		insertMs(b, se, w.ID, rep.ConversationID, 1)
+		mid := time.Now()
+		if _, err := se.mod.svc.Respond(ctx, in, nil); err != nil {
+			b.Fatal(err)
+		}
+		return mid.Sub(start), time.Since(mid)
+	}
+	for range 30 {
+		pair()
+	}
+	ins, msg := make([]time.Duration, 0, b.N), make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for range b.N {
+		i, m := pair()
+		ins, msg = append(ins, i), append(msg, m)
+	}
+	b.StopTimer()
+	b.ReportMetric(pct(msg, 50), "msg-p50-ms")
+	b.ReportMetric(pct(ins, 50), "insert-p50-ms")
+	b.ReportMetric(pct(msg, 50)/pct(ins, 50), "x-insert")
+}
+
 // BenchmarkMessageInsert is the bare INSERT of one message row on its own.
 func BenchmarkMessageInsert(b *testing.B) {
 	se := newSurfEnv(b, surfOptions{responder: instantResponder{}, limiter: allowAll{}})
