@@ -146,3 +146,25 @@ func TestTermCoverageLeavesOutNumbers(t *testing.T) {
 		t.Errorf("coverage without numbers %.3f, with the customer's numbers %.3f: want the same, above 0", plain, numbers)
 	}
 }
+
+// A placeholder noun ("product", "item") is not the topic: a returns policy answers "can I
+// return a product?" without repeating the word, and the question must not sink below
+// the responder's decline threshold for it (it did in round 7: 0.31).
+func TestTermCoverageDiscountsPlaceholderNouns(t *testing.T) {
+	t.Parallel()
+	entries := []string{"Returns are accepted within 30 days of delivery with the original receipt."}
+	reply := entries[0]
+	product := termCoverage("Can I return a product?", reply, entries)
+	helmet := termCoverage("Can I return a helmet?", reply, entries)
+	if product < 0.7 || product <= helmet {
+		t.Errorf("coverage of %q %.3f, of %q %.3f: want the placeholder's ≥ 0.7 and above the named topic's", "Can I return a product?", product, "Can I return a helmet?", helmet)
+	}
+	msgs := []ChatMessage{
+		{Role: RoleSystem, Content: "Knowledge:\n[1] " + entries[0]},
+		{Role: RoleUser, Content: "Can I return a product?"},
+		{Role: RoleAssistant, Content: reply},
+	}
+	if f := offlineFactual(msgs, "Can I return a product?"); f < 0.36 {
+		t.Errorf("factual %.3f for the returns question against the returns policy: below the decline threshold 0.36", f)
+	}
+}

@@ -704,7 +704,8 @@ func offlineFactual(msgs []ChatMessage, customer string) float64 {
 // holds it or its correction, SynonymWeight when it holds a thesaurus sibling ("money
 // back" against "refund"). Each word is weighted by its length (a crude rarity:
 // "physiotherapist" says more than "bike") times EnglishWeight (small talk, "oops",
-// "still", "ago", "something", weighs less than a topic word); numbers (an amount, a
+// "still", "ago", "something", weighs less than a topic word) and a quarter for a
+// placeholder noun ("product", "item": placeholderNouns); numbers (an amount, a
 // year, an age) are left out: they are details of the customer's case that the
 // knowledge answers with its own figures (make eval, round 7; docs/performance.md). A
 // word is contained when the context has the same word (singular form) or, for words of
@@ -727,6 +728,9 @@ func termCoverage(customer, reply string, entries []string) float64 {
 			continue
 		}
 		weight := float64(len(t.word)) * EnglishWeight(t.word)
+		if placeholderNouns[t.word] {
+			weight *= placeholderWeight
+		}
 		total += weight
 		found += weight * t.credit(known)
 	}
@@ -740,6 +744,17 @@ func termCoverage(customer, reply string, entries []string) float64 {
 // from: every answer sentence of the entries that the reply contains (compared in lower
 // case with spaces collapsed), together with the question sentence right before it and
 // the heading of its section (see answerUnits). nil when the reply contains none.
+// placeholderNouns are the words a customer uses for whatever they bought or asked about
+// without naming it ("can I return a product?", "is this item in stock?"): a policy
+// sentence answers such a question without repeating the word, so in termCoverage it
+// counts placeholderWeight of a topic word of its length.
+var placeholderNouns = map[string]bool{
+	"product": true, "products": true, "item": true, "items": true, "thing": true, "things": true,
+	"stuff": true, "something": true, "anything": true, "purchase": true, "purchases": true,
+}
+
+const placeholderWeight = 0.25
+
 func answerContext(reply string, entries []string) map[string]bool {
 	norm := func(s string) string { return strings.ToLower(strings.Join(strings.Fields(s), " ")) }
 	r := norm(reply)
