@@ -1,8 +1,8 @@
 // Package backup takes, lists, prunes and restores logical backups of the database.
 //
 // A backup is `pg_dump --format=custom --no-owner --no-acl` streamed, without ever holding
-// the dump in memory, into a Store: an S3 bucket (multipart upload, 8 MiB parts, 3 in
-// flight) or a local directory. Its sha256 and size are computed while it streams; the
+// the dump in memory, into a Store: an S3 bucket (multipart upload, parts sized from the
+// database's size, 5 MiB up to 24 GiB, 2 in flight) or a local directory. Its sha256 and size are computed while it streams; the
 // sha256 is written beside it as a sidecar (<name>.sha256, sha256sum format) because S3
 // metadata must be set before the body is known. Restore streams a dump into pg_restore in
 // one transaction and verifies the sha256 before pg_restore can commit.
@@ -31,6 +31,9 @@ type RunOptions struct {
 	Tools Tools
 	// Now names the dump; time.Now when nil.
 	Now func() time.Time
+	// ExpectedSize is an upper estimate of the dump's size in bytes, from which the store
+	// sizes its writes (S3: the part size); 0 asks the database (pg_database_size).
+	ExpectedSize int64
 	// Progress, when set, is called after every read from pg_dump with the bytes so far.
 	// It runs on the reading goroutine and must be quick.
 	Progress func(bytes int64)
@@ -74,6 +77,10 @@ func Run(ctx context.Context, s Store, o RunOptions) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	expect := o.ExpectedSize
+	if expect == 0 {
+		expect = databaseSize(ctx, o.DatabaseURL)
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -90,7 +97,7 @@ func Run(ctx context.Context, s Store, o RunOptions) (Result, error) {
 	}
 	src := &dumpReader{r: stdout, h: sha256.New(), cmd: cmd, stderr: stderr, progress: o.Progress}
 	sum := func() string { return hex.EncodeToString(src.h.Sum(nil)) }
-	err = s.Write(ctx, name, src, sum)
+	err = s.Write(ctx, name, src, sum, expect)
 	if !src.waited {
 		// The store stopped reading early (its own failure): stop pg_dump and reap it.
 		cancel()

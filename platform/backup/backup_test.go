@@ -7,6 +7,8 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -409,8 +411,12 @@ func TestKeepPrunesOlderOwnDumps(t *testing.T) {
 	}
 }
 
-// uploadedParts counts UploadPart requests to the fake S3 servers.
-var uploadedParts atomic.Int64
+// uploadedParts counts UploadPart requests to the fake S3 servers; partsInFlight and
+// maxPartsInFlight count the ones being served at once, and partDelay slows each down.
+var (
+	uploadedParts, partsInFlight, maxPartsInFlight atomic.Int64
+	partDelay                                      atomic.Int64 // time.Duration
+)
 
 // newFakeS3 serves an in-memory S3 (gofakes3) and returns a store on a fresh bucket.
 func newFakeS3(t *testing.T) *S3 {
@@ -420,6 +426,11 @@ func newFakeS3(t *testing.T) *S3 {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut && r.URL.Query().Get("partNumber") != "" {
 			uploadedParts.Add(1)
+			n := partsInFlight.Add(1)
+			defer partsInFlight.Add(-1)
+			for m := maxPartsInFlight.Load(); n > m && !maxPartsInFlight.CompareAndSwap(m, n); m = maxPartsInFlight.Load() {
+			}
+			time.Sleep(time.Duration(partDelay.Load()))
 		}
 		faker.ServeHTTP(w, r)
 	}))
@@ -498,12 +509,16 @@ func TestS3RunListRestore(t *testing.T) {
 }
 
 // TestS3MultipartUpload streams a dump in parts smaller than the dump, so the upload is
-// multipart with several parts in flight.
+// multipart with several parts in flight, never more than Concurrency (each holds a part
+// buffer: the memory bound). The fake takes 20 ms per part so that they overlap.
 func TestS3MultipartUpload(t *testing.T) {
 	ctx := context.Background()
 	fake := newFakeS3(t)
 	s := newS3(fake.client, fake.bucket, 16<<10)
 	uploadedParts.Store(0)
+	maxPartsInFlight.Store(0)
+	partDelay.Store(int64(20 * time.Millisecond))
+	defer partDelay.Store(0)
 	res, err := Run(ctx, s, RunOptions{DatabaseURL: sourceURL(t)})
 	if err != nil {
 		t.Fatal(err)
@@ -514,6 +529,10 @@ func TestS3MultipartUpload(t *testing.T) {
 	if want := (res.Size + 16<<10 - 1) / (16 << 10); uploadedParts.Load() != want {
 		t.Fatalf("%d parts uploaded, want %d", uploadedParts.Load(), want)
 	}
+	if n := maxPartsInFlight.Load(); n > Concurrency {
+		t.Fatalf("%d parts in flight at once, want at most %d", n, Concurrency)
+	}
+	t.Logf("%d parts, at most %d in flight", uploadedParts.Load(), maxPartsInFlight.Load())
 	head, err := s.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String("axon-backups"), Key: aws.String(Prefix + res.Name)})
 	if err != nil || aws.ToInt64(head.ContentLength) != res.Size {
 		t.Fatalf("head: %v %v", head.ContentLength, err)
@@ -523,6 +542,42 @@ func TestS3MultipartUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkProbe(t, target)
+}
+
+// TestS3UploadPartBoundaries streams dumps around the part size (16 KiB here) from a
+// stand-in pg_dump: below one part (one PutObject), exactly one, exactly four and four
+// and a byte. Each is stored whole, with the size and sha256 Run reports.
+func TestS3UploadPartBoundaries(t *testing.T) {
+	ctx := context.Background()
+	fake := newFakeS3(t)
+	s := newS3(fake.client, fake.bucket, 16<<10)
+	dir := t.TempDir()
+	for i, tt := range []struct{ size, parts int64 }{{1000, 0}, {16 << 10, 1}, {64 << 10, 4}, {64<<10 + 1, 5}} {
+		script := filepath.Join(dir, fmt.Sprintf("pg_dump%d", i))
+		writeFile(t, script, fmt.Sprintf("#!/bin/sh\nhead -c %d /dev/urandom\n", tt.size))
+		if err := os.Chmod(script, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		uploadedParts.Store(0)
+		at := time.Date(2024, 1, 1, 0, 0, i, 0, time.UTC)
+		res, err := Run(ctx, s, RunOptions{DatabaseURL: "postgres://x@127.0.0.1:1/x", Tools: Tools{PGDump: script}, Now: func() time.Time { return at }})
+		if err != nil {
+			t.Fatalf("%d bytes: %v", tt.size, err)
+		}
+		if res.Size != tt.size || uploadedParts.Load() != tt.parts {
+			t.Errorf("%d bytes: size %d in %d parts, want %d parts", tt.size, res.Size, uploadedParts.Load(), tt.parts)
+		}
+		body, _, err := s.Open(ctx, res.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		n, err := io.Copy(h, body)
+		body.Close()
+		if err != nil || n != tt.size || hex.EncodeToString(h.Sum(nil)) != res.SHA256 {
+			t.Errorf("%d bytes: stored %d bytes (%v), sha256 match %v", tt.size, n, err, hex.EncodeToString(h.Sum(nil)) == res.SHA256)
+		}
+	}
 }
 
 // TestS3FailedDumpAbortsUpload makes pg_dump fail after several parts were uploaded: the

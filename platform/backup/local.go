@@ -50,7 +50,7 @@ func (d *Dir) Exists(_ context.Context, name string) (bool, error) {
 // Write implements Store. The dump is written to a hidden partial file, synced, its
 // sidecar written, and only then renamed to name, so a dump never exists without its
 // checksum and a crash leaves only a ".partial" file behind.
-func (d *Dir) Write(_ context.Context, name string, r io.Reader, sum func() string) (err error) {
+func (d *Dir) Write(_ context.Context, name string, r io.Reader, sum func() string, _ int64) (err error) {
 	if err := os.MkdirAll(d.dir, 0o700); err != nil {
 		return fmt.Errorf("create backup directory: %w", err)
 	}

@@ -51,7 +51,9 @@ type Store interface {
 	Exists(ctx context.Context, name string) (bool, error)
 	// Write streams r into a new dump called name. When r is drained without error it
 	// stores sum() as the dump's sidecar. On any error nothing named name is left behind.
-	Write(ctx context.Context, name string, r io.Reader, sum func() string) error
+	// expect is an upper estimate of the dump's size in bytes, 0 when unknown (S3 sizes
+	// its parts from it).
+	Write(ctx context.Context, name string, r io.Reader, sum func() string, expect int64) error
 	// Open streams the dump called name; ErrNotFound when it does not exist.
 	Open(ctx context.Context, name string) (io.ReadCloser, int64, error)
 	// Sum returns the hex sha256 from name's sidecar; ErrNoSum when there is none.
