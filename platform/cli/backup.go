@@ -196,8 +196,8 @@ func runBackup(ctx context.Context, o *Options, to string, keep int) error {
 	if o.Getenv("GOGC") == "" {
 		// The live heap of a backup is its part buffers, which hold no pointers, so a
 		// collection costs almost nothing, and the default GOGC=100 would let garbage grow
-		// to their size: 10 keeps it at a tenth (peak RssAnon 20.7 -> 17.9 MiB for the 1.57
-		// GiB database of bench/backup, 15 collections at 0% CPU; docs/performance.md).
+		// to their size: 10 keeps it at a tenth (peak RssAnon 20.2 -> 17.5 MiB for the 1.57
+		// GiB database of bench/backup, 15 collections at 0% CPU; docs/decisions.md).
 		debug.SetGCPercent(10)
 	}
 	m := newMeter(o.Stderr, log, "dumped")
