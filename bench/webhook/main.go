@@ -33,23 +33,8 @@ func main() {
 	}
 }
 
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
 func run(o httpbench.WebhookOptions, verbose bool) error {
-	eo := httpbench.Options{
-		DatabaseURL: env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
-		RedisURL:    env("REDIS_URL", "redis://127.0.0.1:6379/0"),
-		Profile:     o.CPUProfile != "",
-	}
-	if verbose {
-		eo.Log = os.Stderr
-	}
-	e, err := httpbench.Start(eo)
+	e, err := httpbench.Start(httpbench.FromEnv(o.CPUProfile != "", verbose))
 	if err != nil {
 		return err
 	}

@@ -35,6 +35,28 @@ type Options struct {
 	Log io.Writer
 }
 
+// FromEnv is the Options of a command-line run: DATABASE_URL and REDIS_URL (the test
+// database and Redis of `make setup` when unset), a profiling build when profile, progress
+// and the servers' output on stderr when verbose.
+func FromEnv(profile, verbose bool) Options {
+	o := Options{
+		DatabaseURL: getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
+		RedisURL:    getenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		Profile:     profile,
+	}
+	if verbose {
+		o.Log = os.Stderr
+	}
+	return o
+}
+
+func getenv(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
 // Env is a running pair of servers on a database of their own.
 type Env struct {
 	o         Options
