@@ -37,6 +37,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/axonhq/axon/bench/internal/benchenv"
 	"github.com/axonhq/axon/bench/internal/httpbench"
 )
 
@@ -53,13 +54,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func envInt(k string, def int) int {
@@ -85,8 +79,8 @@ func (s *suite) want(name string) bool {
 
 func run(write string, verbose bool) error {
 	s := &suite{
-		dbURL:    env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
-		redisURL: env("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		dbURL:    benchenv.Get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
+		redisURL: benchenv.Get("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		verbose:  verbose, out: os.Stderr, only: map[string]bool{},
 	}
 	for _, n := range strings.Split(os.Getenv("BENCH_ONLY"), ",") {
@@ -150,7 +144,7 @@ func (s *suite) http() []row {
 		return []row{auth, hook}
 	}
 	defer e.Close()
-	d, _ := time.ParseDuration(env("BENCH_HTTP_DURATION", "10s"))
+	d, _ := time.ParseDuration(benchenv.Get("BENCH_HTTP_DURATION", "10s"))
 	c := envInt("BENCH_CLIENTS", 32)
 	var out []row
 	if s.want("auth") {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/lib/pq"
+
+	"github.com/axonhq/axon/bench/internal/benchenv"
 )
 
 // fill generates the analytics data server-side, with the shape of
@@ -28,7 +30,7 @@ func fill(ctx context.Context, db *sql.DB, ws string, agents []string, other, ot
 			return fmt.Errorf("%s: %w", label, err)
 		}
 		rows, _ := res.RowsAffected()
-		logf("  %s: %d rows in %s", label, rows, time.Since(t0).Round(time.Millisecond))
+		benchenv.Logf("  %s: %d rows in %s", label, rows, time.Since(t0).Round(time.Millisecond))
 		return nil
 	}
 	gen := func(ws string, agentIDs []string, msgs int) error {

@@ -50,6 +50,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	_ "github.com/lib/pq" // database/sql driver "postgres"
 
+	"github.com/axonhq/axon/bench/internal/benchenv"
 	"github.com/axonhq/axon/bench/internal/load"
 	"github.com/axonhq/axon/platform/testkit/pgtest"
 )
@@ -73,7 +74,7 @@ const (
 
 func main() {
 	var o options
-	flag.StringVar(&o.base, "db", env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own database next to it")
+	flag.StringVar(&o.base, "db", benchenv.Get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own database next to it")
 	flag.StringVar(&o.redis, "redis", os.Getenv("REDIS_URL"), "REDIS_URL of serve (empty: in-process cache and limiter)")
 	flag.StringVar(&o.name, "name", "axon_bench_analytics", "the run's database")
 	flag.IntVar(&o.messages, "messages", 1_000_000, "messages of the measured workspace over 90 days (10 per conversation)")
@@ -86,17 +87,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/analytics:", err)
 		os.Exit(1)
 	}
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
 type bench struct {
@@ -144,7 +134,7 @@ func run(ctx context.Context, o options) (err error) {
 	defer os.RemoveAll(tmp)
 	bin := o.bin
 	if bin == "" {
-		logf("building the axon binary")
+		benchenv.Logf("building the axon binary")
 		if bin, err = load.Build(tmp, ".", "axon"); err != nil {
 			return fmt.Errorf("go build (run from the repository root): %w", err)
 		}
@@ -155,7 +145,7 @@ func run(ctx context.Context, o options) (err error) {
 		"PORT="+strconv.Itoa(port), "JWT_EXPIRES_IN=6h",
 		// One user sends every request: the per-user limit (120/min) is not the subject.
 		"RATE_LIMIT_SCALE=1000")
-	logf("migrating")
+	benchenv.Logf("migrating")
 	if out, err := command(bin, axonEnv, "migrate").CombinedOutput(); err != nil {
 		return fmt.Errorf("migrate: %v\n%s", err, out)
 	}
@@ -181,7 +171,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	b.agents = agents
-	logf("filling %d messages over %s..%s (+%d in another workspace)", o.messages, start.Format(time.DateOnly), now.Format(time.RFC3339), o.messages/10)
+	benchenv.Logf("filling %d messages over %s..%s (+%d in another workspace)", o.messages, start.Format(time.DateOnly), now.Format(time.RFC3339), o.messages/10)
 	t0 := time.Now()
 	if err := fill(ctx, b.db, b.ws, agents, other, otherAgent, o.messages, start, now); err != nil {
 		return err
@@ -191,9 +181,9 @@ func run(ctx context.Context, o options) (err error) {
 	if err := b.db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&dbSize); err != nil {
 		return err
 	}
-	logf("filled in %s; database %d MiB", fillTime.Round(time.Second), dbSize>>20)
+	benchenv.Logf("filled in %s; database %d MiB", fillTime.Round(time.Second), dbSize>>20)
 
-	logf("rolling up 90 days with axon analytics backfill")
+	benchenv.Logf("rolling up 90 days with axon analytics backfill")
 	t0 = time.Now()
 	if out, err := command(bin, axonEnv, "analytics", "backfill", "--from", start.Format(time.DateOnly), "--to", today.Format(time.DateOnly)).CombinedOutput(); err != nil {
 		return fmt.Errorf("backfill: %v\n%s", err, out)
@@ -203,7 +193,7 @@ func run(ctx context.Context, o options) (err error) {
 	if err := b.db.QueryRowContext(ctx, `SELECT count(*) FROM analytics_rollups`).Scan(&rollups); err != nil {
 		return err
 	}
-	logf("backfill: %d rollup rows in %s", rollups, backfill.Round(time.Millisecond))
+	benchenv.Logf("backfill: %d rollup rows in %s", rollups, backfill.Round(time.Millisecond))
 
 	rssStart := readRSS(b.serve.Process.Pid)
 	var cases []caseResult
@@ -232,7 +222,7 @@ func run(ctx context.Context, o options) (err error) {
 	from := start
 	var exports, copies []exportResult
 	for r := 1; r <= o.exportRounds; r++ {
-		logf("export round %d/%d: CSV through serve, then COPY", r, o.exportRounds)
+		benchenv.Logf("export round %d/%d: CSV through serve, then COPY", r, o.exportRounds)
 		e, err := b.export(ctx, "csv", from, today)
 		if err != nil {
 			return err
@@ -246,7 +236,7 @@ func run(ctx context.Context, o options) (err error) {
 		}
 		exports, copies = append(exports, e), append(copies, c)
 	}
-	logf("export: JSON through serve")
+	benchenv.Logf("export: JSON through serve")
 	js, err := b.export(ctx, "json", from, today)
 	if err != nil {
 		return err
@@ -382,7 +372,7 @@ func (b *bench) measure(ctx context.Context, name, path string, from, to time.Ti
 	r.p50, r.p95, r.max = pct(lats, 50), pct(lats, 95), slices.Max(lats)
 	r.baseP50, r.baseP95 = pct(base, 50), pct(base, 95)
 	r.requests, r.baseline = len(lats), len(base)
-	logf("%s: p50 %s p95 %s (count(*) p95 %s), %d messages", name, ms(r.p50), ms(r.p95), ms(r.baseP95), r.messages)
+	benchenv.Logf("%s: p50 %s p95 %s (count(*) p95 %s), %d messages", name, ms(r.p50), ms(r.p95), ms(r.baseP95), r.messages)
 	return r, nil
 }
 
@@ -437,7 +427,7 @@ func (b *bench) export(_ context.Context, format string, from, to time.Time) (ex
 	r.rows = c.nl - 1 // CSV: a header line; JSON: one encoded row per line, then "]\n"
 	after := readRSS(pid)
 	r.peak, r.rssAfter = after.hwm, after.rss
-	logf("%s: %d rows, %d MiB in %s (%.0f rows/s), first byte after %s, serve peak RSS %d MiB", r.name, r.rows, r.bytes>>20,
+	benchenv.Logf("%s: %d rows, %d MiB in %s (%.0f rows/s), first byte after %s, serve peak RSS %d MiB", r.name, r.rows, r.bytes>>20,
 		r.elapsed.Round(time.Millisecond), float64(r.rows)/r.elapsed.Seconds(), ms(r.ttfb), r.peak>>20)
 	return r, nil
 }
@@ -469,7 +459,7 @@ func (b *bench) copyBaseline(ctx context.Context, from, to time.Time) (exportRes
 		return r, err
 	}
 	r.elapsed, r.ttfb, r.bytes, r.rows = time.Since(c.start), c.first, c.bytes, tag.RowsAffected()
-	logf("%s: %d rows, %d MiB in %s (%.0f rows/s)", r.name, r.rows, r.bytes>>20, r.elapsed.Round(time.Millisecond), float64(r.rows)/r.elapsed.Seconds())
+	benchenv.Logf("%s: %d rows, %d MiB in %s (%.0f rows/s)", r.name, r.rows, r.bytes>>20, r.elapsed.Round(time.Millisecond), float64(r.rows)/r.elapsed.Seconds())
 	return r, nil
 }
 

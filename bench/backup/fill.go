@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/axonhq/axon/bench/internal/benchenv"
 )
 
 // Shape of the generated tenant base, scaled from -messages.
@@ -141,9 +143,9 @@ func fill(ctx context.Context, url string, o options) error {
 				return fmt.Errorf("fill %s: %w", s.name, err)
 			}
 		}
-		logf("fill %-45s %6.1f s", s.name, time.Since(start).Seconds())
+		benchenv.Logf("fill %-45s %6.1f s", s.name, time.Since(start).Seconds())
 	}
-	logf("fill done in %.0f s", time.Since(total).Seconds())
+	benchenv.Logf("fill done in %.0f s", time.Since(total).Seconds())
 	return nil
 }
 

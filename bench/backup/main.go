@@ -48,6 +48,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	_ "github.com/lib/pq" // database/sql driver "postgres"
 
+	"github.com/axonhq/axon/bench/internal/benchenv"
 	"github.com/axonhq/axon/db"
 	"github.com/axonhq/axon/platform/pg"
 	"github.com/axonhq/axon/platform/queue"
@@ -77,7 +78,7 @@ const (
 
 func main() {
 	var o options
-	flag.StringVar(&o.base, "db", env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own databases next to it")
+	flag.StringVar(&o.base, "db", benchenv.Get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own databases next to it")
 	flag.StringVar(&o.name, "name", "axon_bench_backup", "source database name (the restore target is <name>_restored)")
 	flag.IntVar(&o.messages, "messages", 1_000_000, "messages (8 per conversation)")
 	flag.IntVar(&o.chunks, "chunks", 30_000, "knowledge chunks with 1536-d vectors (20 per doc)")
@@ -92,17 +93,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench/backup:", err)
 		os.Exit(1)
 	}
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
-}
-
-func logf(format string, args ...any) {
-	fmt.Fprintf(os.Stderr, "%s  "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
 }
 
 func run(ctx context.Context, o options) error {
@@ -136,7 +126,7 @@ func run(ctx context.Context, o options) error {
 			return err
 		}
 	} else {
-		logf("reusing %s", o.name)
+		benchenv.Logf("reusing %s", o.name)
 	}
 	if !o.keep {
 		defer func() {
@@ -155,7 +145,7 @@ func run(ctx context.Context, o options) error {
 	if err := src.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&dbSize); err != nil {
 		return err
 	}
-	logf("source database %s: %s", o.name, human(dbSize))
+	benchenv.Logf("source database %s: %s", o.name, human(dbSize))
 
 	tmp, err := os.MkdirTemp("", "axon-bench-backup")
 	if err != nil {
@@ -163,7 +153,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer os.RemoveAll(tmp)
 	bin := filepath.Join(tmp, "axon")
-	logf("building the axon binary")
+	benchenv.Logf("building the axon binary")
 	// As the Makefile and the Dockerfile build it: static, without symbol tables.
 	build := exec.CommandContext(ctx, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", bin+".linked", ".")
 	build.Env = append(os.Environ(), "CGO_ENABLED=0")
@@ -208,7 +198,7 @@ func run(ctx context.Context, o options) error {
 	var dumps, backups []measured
 	var lastOut string
 	for r := 1; r <= o.rounds; r++ {
-		logf("round %d/%d: pg_dump > /dev/null", r, o.rounds)
+		benchenv.Logf("round %d/%d: pg_dump > /dev/null", r, o.rounds)
 		d, err := measure(ctx, nil, "pg_dump", "--format=custom", "--no-owner", "--no-acl", "--no-password", "--dbname="+srcURL)
 		if err != nil {
 			return err
@@ -218,7 +208,7 @@ func run(ctx context.Context, o options) error {
 		if r == o.rounds {
 			args = append(args, "--keep", strconv.Itoa(o.rounds))
 		}
-		logf("round %d/%d: axon %s", r, o.rounds, strings.Join(args, " "))
+		benchenv.Logf("round %d/%d: axon %s", r, o.rounds, strings.Join(args, " "))
 		b, err := measure(ctx, axonEnv, bin, args...)
 		if err != nil {
 			return err
@@ -228,8 +218,8 @@ func run(ctx context.Context, o options) error {
 		b.out = strings.TrimSpace(b.out)
 		lastOut = b.out
 		backups = append(backups, b)
-		logf("  %s", firstLine(b.out))
-		logf("  progress lines logged: %d", strings.Count(b.stderr, "backup progress"))
+		benchenv.Logf("  %s", firstLine(b.out))
+		benchenv.Logf("  progress lines logged: %d", strings.Count(b.stderr, "backup progress"))
 	}
 	if !strings.Contains(lastOut, "pruned s3://"+bucket+"/backups/"+oldDump) {
 		return fmt.Errorf("--keep %d did not prune the oldest dump %s:\n%s", o.rounds, oldDump, lastOut)
@@ -258,7 +248,7 @@ func run(ctx context.Context, o options) error {
 	if o.restoreMWM != "" {
 		restoreEnv = append(restoreEnv, "PGOPTIONS=-c maintenance_work_mem="+o.restoreMWM)
 	}
-	logf("axon backup restore %s into %s_restored", newest, o.name)
+	benchenv.Logf("axon backup restore %s into %s_restored", newest, o.name)
 	rest, err := measure(ctx, restoreEnv, bin, "backup", "restore", newest, "--target-url", dstURL)
 	if err != nil {
 		return err
@@ -267,7 +257,7 @@ func run(ctx context.Context, o options) error {
 	if rerr == nil || !strings.Contains(refused.stderr, "--clean") {
 		return fmt.Errorf("a second restore into the non-empty target was not refused naming --clean: %v\n%s", rerr, refused.stderr)
 	}
-	logf("second restore without --clean refused: %s", lastLine(refused.stderr))
+	benchenv.Logf("second restore without --clean refused: %s", lastLine(refused.stderr))
 
 	dst, err := sql.Open("postgres", dstURL)
 	if err != nil {
@@ -418,7 +408,7 @@ func createDB(ctx context.Context, admin *sql.DB, name string) error {
 }
 
 func migrate(ctx context.Context, url string) error {
-	logf("migrating")
+	benchenv.Logf("migrating")
 	d, err := pg.Open(ctx, pg.Options{URL: url, MaxConns: 4})
 	if err != nil {
 		return err

@@ -46,6 +46,8 @@ import (
 	"time"
 
 	_ "github.com/lib/pq" // database/sql driver "postgres"
+
+	"github.com/axonhq/axon/bench/internal/benchenv"
 )
 
 const dims = 1536
@@ -65,7 +67,7 @@ type options struct {
 
 func main() {
 	var o options
-	flag.StringVar(&o.base, "db", env("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own database next to it")
+	flag.StringVar(&o.base, "db", benchenv.Get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"), "any database URL on the server; the run uses its own database next to it")
 	flag.IntVar(&o.rows, "rows", 100_000, "chunks in each table")
 	flag.IntVar(&o.agents, "agents", 20, "agents the chunks belong to")
 	flag.IntVar(&o.topics, "topics", 400, "topic centres the vectors are drawn around")
@@ -80,13 +82,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "knowledge:", err)
 		os.Exit(1)
 	}
-}
-
-func env(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 func withDB(base, name string) string {

@@ -18,6 +18,7 @@ import (
 
 	_ "github.com/lib/pq" // database/sql driver "postgres"
 
+	"github.com/axonhq/axon/bench/internal/benchenv"
 	"github.com/axonhq/axon/bench/internal/load"
 )
 
@@ -40,21 +41,14 @@ type Options struct {
 // and the servers' output on stderr when verbose.
 func FromEnv(profile, verbose bool) Options {
 	o := Options{
-		DatabaseURL: getenv("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
-		RedisURL:    getenv("REDIS_URL", "redis://127.0.0.1:6379/0"),
+		DatabaseURL: benchenv.Get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/axon_test?sslmode=disable"),
+		RedisURL:    benchenv.Get("REDIS_URL", "redis://127.0.0.1:6379/0"),
 		Profile:     profile,
 	}
 	if verbose {
 		o.Log = os.Stderr
 	}
 	return o
-}
-
-func getenv(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // Env is a running pair of servers on a database of their own.
