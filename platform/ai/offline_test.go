@@ -402,14 +402,7 @@ func TestOfflineFactualFollowsTermCoverage(t *testing.T) {
 	t.Parallel()
 	o := ai.NewOffline()
 	know := knowledgePrompt("Please bring a photo ID to the shop, which we keep while you ride a test bike.", "Standard shipping takes 3 to 5 business days.")
-	scorer := "Score the assistant's reply as JSON.\n\n" + know
-	factual := func(q, reply string) float64 {
-		var s scores
-		if err := o.CompleteJSON(t.Context(), ask(scorer, q, reply), &s); err != nil {
-			t.Fatal(err)
-		}
-		return s.Factual
-	}
+	factual := offlineFactualScorer(t, o, know)
 	unsupported := factual("can I bring my dog and my parrot into the shop", "Please bring a photo ID to the shop, which we keep while you ride a test bike.")
 	supported := factual("do I need to bring a photo ID for a test ride", "Please bring a photo ID to the shop, which we keep while you ride a test bike.")
 	typo := factual("how long does shiping take", "Standard shipping takes 3 to 5 business days.")
@@ -489,14 +482,7 @@ func TestOfflineFactualCoverageOfTheAnswer(t *testing.T) {
 		"Rentals\nWe rent road bikes and e-bikes from the showroom for $35 per day.",
 		"Warranty\nThe battery and the motor of an e-bike are covered for two years.",
 		"Q: Can I pay in instalments?\nA: Yes, orders over $500 can be split into 12 monthly payments.")
-	scorer := "Score the assistant's reply as JSON.\n\n" + know
-	factual := func(q, reply string) float64 {
-		var s scores
-		if err := o.CompleteJSON(t.Context(), ask(scorer, q, reply), &s); err != nil {
-			t.Fatal(err)
-		}
-		return s.Factual
-	}
+	factual := offlineFactualScorer(t, o, know)
 	offTopic := factual("which motor brand do your e-bikes use", "We rent road bikes and e-bikes from the showroom for $35 per day.")
 	onTopic := factual("how long is the motor of my e-bike covered", "The battery and the motor of an e-bike are covered for two years.")
 	qa := factual("can i pay in instalments", "Yes, orders over $500 can be split into 12 monthly payments.")
@@ -651,5 +637,20 @@ func TestOfflineFactualMatchesClosedCompounds(t *testing.T) {
 	}
 	if s.Factual < 0.7 {
 		t.Errorf("preorder against Pre-orders: factual %.2f, want ≥ 0.7", s.Factual)
+	}
+}
+
+// offlineFactualScorer returns the offline scorer's factual score of a reply to a question,
+// with know (a knowledgePrompt) in the scorer's system prompt.
+func offlineFactualScorer(t *testing.T, o *ai.Offline, know string) func(q, reply string) float64 {
+	t.Helper()
+	scorer := "Score the assistant's reply as JSON.\n\n" + know
+	return func(q, reply string) float64 {
+		t.Helper()
+		var s scores
+		if err := o.CompleteJSON(t.Context(), ask(scorer, q, reply), &s); err != nil {
+			t.Fatal(err)
+		}
+		return s.Factual
 	}
 }
