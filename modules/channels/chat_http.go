@@ -154,12 +154,13 @@ func (h *surfaces) chat(c echo.Context) error {
 	}
 	ctx := c.Request().Context()
 	// The agent must exist in the caller's workspace (404 otherwise, before anything is stored).
-	if _, err := h.svc.agents.Get(ctx, p.WorkspaceID, agentID); err != nil {
+	agent, err := h.svc.agents.Get(ctx, p.WorkspaceID, agentID)
+	if err != nil {
 		return err
 	}
 	in := Inbound{
 		WorkspaceID: p.WorkspaceID, AgentID: agentID, ChannelType: ChannelWeb,
-		CustomerID: dashboardCustomer(p.UserID), Content: q, Strict: true,
+		CustomerID: dashboardCustomer(p.UserID), Content: q, Strict: true, Agent: &agent,
 	}
 	in.ConversationID, err = h.svc.CustomerConversation(ctx, p.WorkspaceID, agentID, in.CustomerID, "", strings.ToLower(req.ConversationID))
 	if err != nil {

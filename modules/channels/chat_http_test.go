@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -46,6 +47,24 @@ func checkStream(t *testing.T, res *apitest.Response) ([]chunkOut, string) {
 		text.WriteString(c.Choices[0].Delta.Content)
 	}
 	return cs, text.String()
+}
+
+// The dashboard chat reads the agent once: the handler's read (404 before anything is
+// stored) is the one the pipeline answers with, not a second round trip.
+func TestChatReadsTheAgentOnce(t *testing.T) {
+	t.Parallel()
+	var reads atomic.Int64
+	se := newSurfEnv(t, surfOptions{agentReads: &reads})
+	w := se.NewWorkspace("STARTER", 100)
+	agent := se.newAgent(t, w, nil)
+	reads.Store(0)
+	res := se.Post("/v1/agents/"+agent+"/chat", w.Token, map[string]any{"message": "When are you open?"})
+	if res.Status != http.StatusOK {
+		t.Fatalf("chat: %d %s", res.Status, res.Body)
+	}
+	if n := reads.Load(); n != 1 {
+		t.Fatalf("the agent was read %d times for one dashboard chat message, want 1", n)
+	}
 }
 
 func TestChatAnswersFromKnowledgeJSONAndSSE(t *testing.T) {

@@ -31,6 +31,9 @@ type Inbound struct {
 	// Strict: at too few credits answer apperr INSUFFICIENT_CREDITS 402 (dashboard chat)
 	// instead of the customer fallback text.
 	Strict bool
+	// Agent, when set, is AgentID's agent as the caller has just read it (the dashboard
+	// chat checks it before anything is stored); Respond reads it otherwise.
+	Agent *agentapi.Agent
 }
 
 // Reply is what Respond stored and decided for one inbound message.
@@ -107,7 +110,7 @@ func (s *Service) Respond(ctx context.Context, in Inbound, onDelta func(string) 
 	// and its round trip is not waited for in turn. Paths that do not need it (a duplicate,
 	// a human's conversation, a closed gate) waste one read.
 	balance := s.balanceAsync(ctx, in.WorkspaceID)
-	agent, err := s.agents.Get(ctx, in.WorkspaceID, in.AgentID)
+	agent, err := s.agent(ctx, in)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -294,6 +297,15 @@ func (s *Service) balanceAsync(ctx context.Context, ws string) func() (int, erro
 		r := <-ch
 		return r.bal, r.err
 	}
+}
+
+// agent is in.Agent when the caller read it (and it is in.AgentID's of in.WorkspaceID),
+// else the agent read now.
+func (s *Service) agent(ctx context.Context, in Inbound) (agentapi.Agent, error) {
+	if a := in.Agent; a != nil && a.ID == in.AgentID && a.WorkspaceID == in.WorkspaceID {
+		return *a, nil
+	}
+	return s.agents.Get(ctx, in.WorkspaceID, in.AgentID)
 }
 
 // lease is Respond's hold on its conversation (conversations.lease_owner/lease_until).

@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/axonhq/axon/modules/agents"
+	"github.com/axonhq/axon/modules/agents/agentapi"
 	"github.com/axonhq/axon/modules/auth"
 	"github.com/axonhq/axon/modules/internal/apptest"
 	"github.com/axonhq/axon/platform/ai"
@@ -52,6 +54,19 @@ type surfOptions struct {
 	limiter   cache.Limiter
 	responder Responder        // replaces the real responder (benchmarks of the pipeline alone)
 	now       func() time.Time // the pipeline's and the responder's clock (default time.Now)
+	// agentReads, when set, counts the module's reads of an agent (AgentDirectory.Get).
+	agentReads *atomic.Int64
+}
+
+// countingAgents is an AgentDirectory that counts its reads.
+type countingAgents struct {
+	AgentDirectory
+	n *atomic.Int64
+}
+
+func (c countingAgents) Get(ctx context.Context, ws, id string) (agentapi.Agent, error) {
+	c.n.Add(1)
+	return c.AgentDirectory.Get(ctx, ws, id)
 }
 
 func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
@@ -74,8 +89,12 @@ func newSurfEnv(t testing.TB, o surfOptions) *surfEnv {
 				return nil, err
 			}
 		}
+		var agentDir AgentDirectory = dir
+		if o.agentReads != nil {
+			agentDir = countingAgents{dir, o.agentReads}
+		}
 		se.mod, err = New(Deps{
-			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: dir, Responder: resp,
+			DB: d.DB, Queue: d.Queue, Publisher: d.Publisher, Agents: agentDir, Responder: resp,
 			Credits: bill.Credits(), Mailer: mail.Mailer(), Staff: auth.NewDirectory(d.DB),
 			Authed: d.Authed, Log: d.Log, FrontendURL: "http://app.test", Events: d.Hub, Now: o.now,
 			Surfaces: SurfaceDeps{Issuer: d.Issuer, Limiter: d.Limiter, Widgets: dir, Model: "test-model", PingEvery: o.ping},
