@@ -37,6 +37,12 @@ func Make(pages ...string) []byte {
 			fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", content.Len(), content.String()),
 		)
 	}
+	return Assemble(objs)
+}
+
+// Assemble writes objs as PDF objects 1…n (object 1 the catalog), with the header, the
+// cross-reference table and the trailer: a file pdftotext reads.
+func Assemble(objs []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.4\n%\xE2\xE3\xCF\xD3\n")
 	offsets := make([]int, len(objs))
